@@ -1,0 +1,1 @@
+//! Genesis DB client core.

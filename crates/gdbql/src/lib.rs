@@ -1,0 +1,1 @@
+//! GDBQL engine.
