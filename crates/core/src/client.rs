@@ -1,25 +1,53 @@
-//! The HTTP client.
+//! The HTTP client: requests, error mapping, timeouts, retries, streaming bodies.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use bytes::Bytes;
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
 use serde_json::value::RawValue;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::mpsc;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::config::Config;
-use crate::error::Error;
-use crate::event::{CommitEvent, Event, Precondition, StreamOptions};
+use crate::error::{Error, PreconditionFailure, TimeoutKind};
+use crate::event::{
+    validate_commit, validate_preconditions, validate_subject, CommitEvent, Event, Precondition,
+    StreamOptions,
+};
+use crate::ndjson::{EventParser, LineDecoder, LineParser, RowParser};
 use crate::observe::{ObserveSettings, Observer};
+use crate::retry::Backoff;
 
-fn todo_err() -> Error {
-    Error::InvalidInput("not implemented yet".into())
-}
+pub(crate) const ROUTE_PING: &str = "status/ping";
+pub(crate) const ROUTE_AUDIT: &str = "status/audit";
+pub(crate) const ROUTE_STREAM: &str = "stream";
+pub(crate) const ROUTE_OBSERVE: &str = "observe";
+pub(crate) const ROUTE_COMMIT: &str = "commit";
+pub(crate) const ROUTE_ERASE: &str = "erase";
+pub(crate) const ROUTE_Q: &str = "q";
+
+/// Error bodies are read up to this many bytes.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Batches buffered between a body reader task and its consumer.
+const CHANNEL_BATCHES: usize = 4;
+/// A reader task sends at most this many items per batch.
+const MAX_SEND_BATCH: usize = 4096;
+
+const NDJSON: &str = "application/x-ndjson";
 
 struct Inner {
     config: Config,
+    http: Mutex<Option<reqwest::Client>>,
     cancel: CancellationToken,
+    auth: HeaderValue,
 }
 
-/// A Genesis DB client. Cheap to clone; clones share the connection pool.
+/// A Genesis DB client. Cheap to clone; clones share the connection pool and the close state.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -30,108 +58,812 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("api_url", &self.inner.config.api_url)
             .field("api_version", &self.inner.config.api_version)
+            .field("closed", &self.is_closed())
             .finish_non_exhaustive()
     }
 }
 
+/// Whether a call may be retried after an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Safety {
+    /// Read-only: retried on connect failures, broken connections, 502/503/504.
+    Read,
+    /// Write: retried only when the connection could not be established.
+    Write,
+}
+
+impl Safety {
+    fn allows(self, err: &Error) -> bool {
+        match self {
+            Safety::Read => err.is_retryable_read(),
+            Safety::Write => err.is_retryable_write(),
+        }
+    }
+}
+
+/// A request body and headers.
+#[derive(Clone)]
+pub(crate) struct Request {
+    pub(crate) method: Method,
+    pub(crate) route: &'static str,
+    pub(crate) body: Option<Bytes>,
+    pub(crate) ndjson: bool,
+}
+
+#[derive(Serialize)]
+struct SubjectBody<'a> {
+    subject: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    options: Option<&'a StreamOptions>,
+}
+
+#[derive(Serialize)]
+struct CommitBody<'a> {
+    events: &'a [CommitEvent],
+    #[serde(skip_serializing_if = "<[Precondition]>::is_empty")]
+    preconditions: &'a [Precondition],
+}
+
+#[derive(Serialize)]
+struct QueryBody<'a> {
+    query: &'a str,
+}
+
+fn to_body<T: Serialize>(value: &T) -> Result<Bytes, Error> {
+    serde_json::to_vec(value)
+        .map(Bytes::from)
+        .map_err(|e| Error::InvalidInput(format!("cannot encode the request body: {e}")))
+}
+
+/// `{"subject":..,"options":{..}}` with `options` omitted when no option is set.
+pub(crate) fn subject_body(subject: &str, opts: &StreamOptions) -> Result<Bytes, Error> {
+    to_body(&SubjectBody {
+        subject,
+        options: if opts.is_empty() { None } else { Some(opts) },
+    })
+}
+
+/// `{"events":[..]}` plus `preconditions` when not empty. `data` is written verbatim.
+pub fn commit_body(
+    events: &[CommitEvent],
+    preconditions: &[Precondition],
+) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(&CommitBody {
+        events,
+        preconditions,
+    })
+    .map_err(|e| Error::InvalidInput(format!("cannot encode the request body: {e}")))
+}
+
+/// The text of an error and its sources, without the URL's query (there is none) or token.
+fn chain_message(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = err.to_string();
+    let mut src = err.source();
+    while let Some(s) = src {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        src = s.source();
+    }
+    msg
+}
+
+pub(crate) fn map_reqwest(route: &str, err: reqwest::Error) -> Error {
+    let message = chain_message(&err);
+    if err.is_connect() {
+        if err.is_timeout() {
+            Error::Timeout {
+                route: route.to_owned(),
+                kind: TimeoutKind::Connect,
+            }
+        } else {
+            Error::Connect {
+                route: route.to_owned(),
+                message,
+            }
+        }
+    } else if err.is_timeout() {
+        Error::Timeout {
+            route: route.to_owned(),
+            kind: TimeoutKind::Request,
+        }
+    } else if err.is_builder() {
+        Error::InvalidConfig(message)
+    } else {
+        Error::Transport {
+            route: route.to_owned(),
+            message,
+        }
+    }
+}
+
+fn timeout_err(route: &str, kind: TimeoutKind) -> Error {
+    Error::Timeout {
+        route: route.to_owned(),
+        kind,
+    }
+}
+
+/// Runs `fut` unless `cancel` fires first (then `Error::Closed`).
+pub(crate) async fn cancellable<T>(
+    cancel: &CancellationToken,
+    fut: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(Error::Closed),
+        r = fut => r,
+    }
+}
+
+/// Runs `fut` within `limit`, else a timeout error of `kind`.
+pub(crate) async fn within<T>(
+    limit: Duration,
+    route: &str,
+    kind: TimeoutKind,
+    fut: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(timeout_err(route, kind)),
+    }
+}
+
+/// Reads the next chunk within `limit`.
+pub(crate) async fn next_chunk(
+    resp: &mut reqwest::Response,
+    route: &str,
+    limit: Duration,
+    kind: TimeoutKind,
+) -> Result<Option<Bytes>, Error> {
+    match tokio::time::timeout(limit, resp.chunk()).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(map_reqwest(route, e)),
+        Err(_) => Err(timeout_err(route, kind)),
+    }
+}
+
+async fn read_limited(resp: &mut reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        let room = limit.saturating_sub(out.len());
+        out.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if out.len() >= limit {
+            break;
+        }
+    }
+    out
+}
+
+fn parse_precondition(body: &str) -> Option<PreconditionFailure> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let o = v.as_object()?;
+    let get = |k: &str| o.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    Some(PreconditionFailure {
+        r#type: get("type"),
+        message: get("message").or_else(|| get("error")),
+        index: o.get("index").and_then(|v| v.as_u64()),
+    })
+}
+
+async fn status_error(route: &str, status: StatusCode, mut resp: reqwest::Response) -> Error {
+    let body = read_limited(&mut resp, MAX_ERROR_BODY).await;
+    let body = String::from_utf8_lossy(&body).into_owned();
+    let precondition = if status == StatusCode::PRECONDITION_FAILED {
+        parse_precondition(&body)
+    } else {
+        None
+    };
+    Error::Http {
+        status: status.as_u16(),
+        reason: status.canonical_reason().unwrap_or("Unknown").to_owned(),
+        body,
+        route: route.to_owned(),
+        precondition,
+    }
+}
+
 impl Client {
-    /// Builds a client (one pooled HTTP client).
+    /// Builds a client: one pooled HTTP client (rustls, system roots plus `ca_file`).
     pub fn new(config: Config) -> Result<Client, Error> {
+        let mut config = config;
+        config.api_url = config.api_url.trim_end_matches('/').to_owned();
         config.validate()?;
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", config.auth_token.expose()))
+            .map_err(|_| {
+                Error::InvalidConfig(
+                    "auth_token contains characters not allowed in a header".into(),
+                )
+            })?;
+        auth.set_sensitive(true);
+        let user_agent = HeaderValue::from_str(&config.user_agent)
+            .map_err(|_| Error::InvalidConfig("user_agent is not a valid header value".into()))?;
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(user_agent);
+        if let Some(path) = &config.ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::InvalidConfig(format!("cannot read ca_file {}: {e}", path.display()))
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                Error::InvalidConfig(format!("ca_file {} is not PEM: {e}", path.display()))
+            })?;
+            if certs.is_empty() {
+                return Err(Error::InvalidConfig(format!(
+                    "ca_file {} holds no certificate",
+                    path.display()
+                )));
+            }
+            builder = builder.tls_certs_merge(certs);
+        }
+        let http = builder.build().map_err(|e| {
+            Error::InvalidConfig(format!(
+                "cannot build the HTTP client: {}",
+                chain_message(&e)
+            ))
+        })?;
         Ok(Client {
             inner: Arc::new(Inner {
                 config,
+                http: Mutex::new(Some(http)),
                 cancel: CancellationToken::new(),
+                auth,
             }),
         })
     }
+
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
-    /// `GET status/ping`.
-    pub async fn ping(&self) -> Result<String, Error> {
-        Err(todo_err())
-    }
-    /// `GET status/audit`.
-    pub async fn audit(&self) -> Result<String, Error> {
-        Err(todo_err())
-    }
-    /// `POST stream`, all events.
-    pub async fn stream_events(
-        &self,
-        _subject: &str,
-        _opts: &StreamOptions,
-    ) -> Result<Vec<Event>, Error> {
-        Err(todo_err())
-    }
-    /// `POST stream`, as batches.
-    pub async fn iter_events(
-        &self,
-        _subject: &str,
-        _opts: &StreamOptions,
-    ) -> Result<EventStream, Error> {
-        Err(todo_err())
-    }
-    /// `POST commit`.
-    pub async fn commit_events(
-        &self,
-        _events: &[CommitEvent],
-        _preconditions: &[Precondition],
-    ) -> Result<(), Error> {
-        Err(todo_err())
-    }
-    /// `POST erase`.
-    pub async fn erase_data(&self, _subject: &str) -> Result<(), Error> {
-        Err(todo_err())
-    }
-    /// `POST q`, all rows.
-    pub async fn query(&self, _query: &str) -> Result<Vec<Box<RawValue>>, Error> {
-        Err(todo_err())
-    }
-    /// `POST q`, as batches.
-    pub async fn iter_query(&self, _query: &str) -> Result<RowStream, Error> {
-        Err(todo_err())
-    }
-    /// `POST observe`.
-    pub async fn observe_events(
-        &self,
-        _subject: &str,
-        _opts: &StreamOptions,
-        _settings: ObserveSettings,
-    ) -> Result<Observer, Error> {
-        Err(todo_err())
-    }
-    /// Closes the client; idempotent.
+
+    /// Closes the client: every in-flight call and stream ends with [`Error::Closed`], new
+    /// calls fail with it, and the connection pool is released. Idempotent.
     pub fn close(&self) {
+        if !self.inner.cancel.is_cancelled() {
+            log::debug!("genesisdb: client closed");
+        }
         self.inner.cancel.cancel();
+        if let Ok(mut guard) = self.inner.http.lock() {
+            guard.take();
+        }
     }
-    /// Whether `close` was called.
+
+    /// Whether [`Client::close`] was called.
     pub fn is_closed(&self) -> bool {
         self.inner.cancel.is_cancelled()
     }
-}
 
-/// Events of `iter_events`, in batches.
-pub struct EventStream {
-    _p: (),
-}
+    pub(crate) fn cancel_token(&self) -> &CancellationToken {
+        &self.inner.cancel
+    }
 
-impl EventStream {
-    /// Next batch; `Ok(None)` at the end.
-    pub async fn next_batch(&mut self, _max: usize) -> Result<Option<Vec<Event>>, Error> {
-        Err(todo_err())
+    fn http(&self) -> Result<reqwest::Client, Error> {
+        if self.inner.cancel.is_cancelled() {
+            return Err(Error::Closed);
+        }
+        match self.inner.http.lock() {
+            Ok(guard) => guard.clone().ok_or(Error::Closed),
+            Err(poisoned) => poisoned.into_inner().clone().ok_or(Error::Closed),
+        }
+    }
+
+    /// Sends one request and returns the response if its status is 2xx.
+    pub(crate) async fn send_once(&self, req: &Request) -> Result<reqwest::Response, Error> {
+        let http = self.http()?;
+        let config = &self.inner.config;
+        let mut rb = http
+            .request(req.method.clone(), config.url(req.route))
+            .header(AUTHORIZATION, self.inner.auth.clone());
+        if req.ndjson {
+            rb = rb.header(ACCEPT, NDJSON);
+        }
+        if let Some(body) = &req.body {
+            rb = rb
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        let resp = rb.send().await.map_err(|e| map_reqwest(req.route, e))?;
+        let status = resp.status();
+        if status.is_success() {
+            Ok(resp)
+        } else {
+            Err(status_error(req.route, status, resp).await)
+        }
+    }
+
+    /// Retries `attempt` per the policy while `safety` allows it.
+    pub(crate) async fn with_retry<T, F, Fut>(
+        &self,
+        route: &str,
+        safety: Safety,
+        mut attempt: F,
+    ) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let mut backoff = Backoff::new(&self.inner.config.retry);
+        loop {
+            let err = match attempt().await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            if !safety.allows(&err) {
+                return Err(err);
+            }
+            let Some(delay) = backoff.next_delay() else {
+                if backoff.attempts() > 1 {
+                    log::warn!(
+                        "genesisdb: {route} failed after {} attempts: {err}",
+                        backoff.attempts()
+                    );
+                }
+                return Err(err);
+            };
+            log::info!(
+                "genesisdb: retrying {route} in {} ms (attempt {}/{}) after: {err}",
+                delay.as_millis(),
+                backoff.attempts(),
+                self.inner.config.retry.max_attempts
+            );
+            tokio::time::sleep(delay).await;
+            if self.is_closed() {
+                return Err(Error::Closed);
+            }
+        }
+    }
+
+    /// A whole non-streaming request: send, read the body, all within `request_timeout`.
+    async fn simple(&self, req: Request, safety: Safety) -> Result<Bytes, Error> {
+        let limit = self.inner.config.request_timeout;
+        let route = req.route;
+        let fut = self.with_retry(route, safety, || async {
+            within(limit, route, TimeoutKind::Request, async {
+                let resp = self.send_once(&req).await?;
+                resp.bytes().await.map_err(|e| map_reqwest(route, e))
+            })
+            .await
+        });
+        cancellable(&self.inner.cancel, fut).await
+    }
+
+    /// Sends a streaming request (retried before any body byte), headers within
+    /// `request_timeout`.
+    pub(crate) async fn open(&self, req: &Request) -> Result<reqwest::Response, Error> {
+        let limit = self.inner.config.request_timeout;
+        let fut = self.with_retry(req.route, Safety::Read, || {
+            within(limit, req.route, TimeoutKind::Request, self.send_once(req))
+        });
+        cancellable(&self.inner.cancel, fut).await
+    }
+
+    /// Reads a whole NDJSON body (retried as a whole, nothing was delivered yet).
+    async fn collect<P: LineParser + Clone>(
+        &self,
+        req: Request,
+        parser: P,
+    ) -> Result<Vec<P::Item>, Error> {
+        let config = &self.inner.config;
+        let limit = config.request_timeout;
+        let route = req.route;
+        let fut = self.with_retry(route, Safety::Read, || {
+            let mut parser = parser.clone();
+            let req = &req;
+            async move {
+                let mut resp =
+                    within(limit, route, TimeoutKind::Request, self.send_once(req)).await?;
+                let mut decoder = LineDecoder::new(config.max_line_bytes);
+                let mut out = Vec::new();
+                while let Some(chunk) =
+                    next_chunk(&mut resp, route, limit, TimeoutKind::Request).await?
+                {
+                    decoder
+                        .feed(&chunk, &mut parser, &mut out)
+                        .map_err(|e| e.into_error(route))?;
+                }
+                decoder
+                    .finish(&mut parser, &mut out)
+                    .map_err(|e| e.into_error(route))?;
+                Ok(out)
+            }
+        });
+        cancellable(&self.inner.cancel, fut).await
+    }
+
+    fn spawn_reader<P>(
+        &self,
+        resp: reqwest::Response,
+        route: &'static str,
+        parser: P,
+    ) -> BatchStream<P::Item>
+    where
+        P: LineParser + Send + 'static,
+        P::Item: Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+        let stop = self.inner.cancel.child_token();
+        let task_stop = stop.clone();
+        let limit = self.inner.config.request_timeout;
+        let max_line = self.inner.config.max_line_bytes;
+        tokio::spawn(async move {
+            let work = read_body(resp, route, parser, limit, max_line, &tx);
+            tokio::select! {
+                biased;
+                _ = task_stop.cancelled() => {}
+                _ = tx.closed() => {}
+                r = work => {
+                    if let Err(e) = r {
+                        let _ = tx.send(Err(e)).await;
+                    }
+                }
+            }
+        });
+        BatchStream::new(rx, stop.drop_guard(), self.inner.cancel.clone())
+    }
+
+    /// `GET status/ping`: the body text (`pong`). Retried.
+    pub async fn ping(&self) -> Result<String, Error> {
+        let body = self
+            .simple(
+                Request {
+                    method: Method::GET,
+                    route: ROUTE_PING,
+                    body: None,
+                    ndjson: false,
+                },
+                Safety::Read,
+            )
+            .await?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// `GET status/audit`: the report text. Retried.
+    pub async fn audit(&self) -> Result<String, Error> {
+        let body = self
+            .simple(
+                Request {
+                    method: Method::GET,
+                    route: ROUTE_AUDIT,
+                    body: None,
+                    ndjson: false,
+                },
+                Safety::Read,
+            )
+            .await?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// `POST stream`: every event of `subject` (and below) as one list. Retried as a whole.
+    pub async fn stream_events(
+        &self,
+        subject: &str,
+        opts: &StreamOptions,
+    ) -> Result<Vec<Event>, Error> {
+        validate_subject(subject)?;
+        let req = Request {
+            method: Method::POST,
+            route: ROUTE_STREAM,
+            body: Some(subject_body(subject, opts)?),
+            ndjson: true,
+        };
+        self.collect(req, EventParser).await
+    }
+
+    /// `POST stream` as batches with bounded memory. Retried until the response headers
+    /// arrived; errors while reading the body end the stream.
+    pub async fn iter_events(
+        &self,
+        subject: &str,
+        opts: &StreamOptions,
+    ) -> Result<EventStream, Error> {
+        validate_subject(subject)?;
+        let req = Request {
+            method: Method::POST,
+            route: ROUTE_STREAM,
+            body: Some(subject_body(subject, opts)?),
+            ndjson: true,
+        };
+        let resp = self.open(&req).await?;
+        Ok(EventStream {
+            inner: self.spawn_reader(resp, ROUTE_STREAM, EventParser),
+        })
+    }
+
+    /// `POST commit`. Retried only when the connection could not be established (the
+    /// request cannot have reached the server): at most once.
+    pub async fn commit_events(
+        &self,
+        events: &[CommitEvent],
+        preconditions: &[Precondition],
+    ) -> Result<(), Error> {
+        validate_commit(events)?;
+        validate_preconditions(preconditions)?;
+        let body = commit_body(events, preconditions)?;
+        self.simple(
+            Request {
+                method: Method::POST,
+                route: ROUTE_COMMIT,
+                body: Some(Bytes::from(body)),
+                ndjson: false,
+            },
+            Safety::Write,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `POST erase`. Retried only when the connection could not be established.
+    pub async fn erase_data(&self, subject: &str) -> Result<(), Error> {
+        validate_subject(subject)?;
+        #[derive(Serialize)]
+        struct EraseBody<'a> {
+            subject: &'a str,
+        }
+        self.simple(
+            Request {
+                method: Method::POST,
+                route: ROUTE_ERASE,
+                body: Some(to_body(&EraseBody { subject })?),
+                ndjson: false,
+            },
+            Safety::Write,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `POST q`: every row. Retried as a whole.
+    pub async fn query(&self, query: &str) -> Result<Vec<Box<RawValue>>, Error> {
+        let req = Request {
+            method: Method::POST,
+            route: ROUTE_Q,
+            body: Some(to_body(&QueryBody { query })?),
+            ndjson: true,
+        };
+        self.collect(req, RowParser).await
+    }
+
+    /// `POST q` as batches with bounded memory.
+    pub async fn iter_query(&self, query: &str) -> Result<RowStream, Error> {
+        let req = Request {
+            method: Method::POST,
+            route: ROUTE_Q,
+            body: Some(to_body(&QueryBody { query })?),
+            ndjson: true,
+        };
+        let resp = self.open(&req).await?;
+        Ok(RowStream {
+            inner: self.spawn_reader(resp, ROUTE_Q, RowParser),
+        })
+    }
+
+    /// `POST observe`: a live, resumable stream of events (see [`Observer`]). Returns once
+    /// the server accepted the request.
+    pub async fn observe_events(
+        &self,
+        subject: &str,
+        opts: &StreamOptions,
+        settings: ObserveSettings,
+    ) -> Result<Observer, Error> {
+        validate_subject(subject)?;
+        crate::observe::start(self.clone(), subject.to_owned(), opts.clone(), settings).await
     }
 }
 
-/// Rows of `iter_query`, in batches.
+/// Reads a body chunk by chunk, decoding lines and sending batches.
+async fn read_body<P: LineParser>(
+    mut resp: reqwest::Response,
+    route: &'static str,
+    mut parser: P,
+    limit: Duration,
+    max_line: usize,
+    tx: &mpsc::Sender<Result<Vec<P::Item>, Error>>,
+) -> Result<(), Error> {
+    let mut decoder = LineDecoder::new(max_line);
+    let mut out = Vec::new();
+    while let Some(chunk) = next_chunk(&mut resp, route, limit, TimeoutKind::Request).await? {
+        decoder
+            .feed(&chunk, &mut parser, &mut out)
+            .map_err(|e| e.into_error(route))?;
+        send_items(tx, &mut out).await?;
+    }
+    decoder
+        .finish(&mut parser, &mut out)
+        .map_err(|e| e.into_error(route))?;
+    send_items(tx, &mut out).await
+}
+
+/// Sends the decoded items in batches of at most [`MAX_SEND_BATCH`]; `Err(Closed)` when the
+/// consumer is gone.
+pub(crate) async fn send_items<T>(
+    tx: &mpsc::Sender<Result<Vec<T>, Error>>,
+    out: &mut Vec<T>,
+) -> Result<(), Error> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    if out.len() <= MAX_SEND_BATCH {
+        let batch = std::mem::take(out);
+        return tx.send(Ok(batch)).await.map_err(|_| Error::Closed);
+    }
+    let mut items = std::mem::take(out).into_iter();
+    loop {
+        let batch: Vec<T> = items.by_ref().take(MAX_SEND_BATCH).collect();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        tx.send(Ok(batch)).await.map_err(|_| Error::Closed)?;
+    }
+}
+
+/// Consumer side of a reader task: batches arrive over a bounded channel, so the task stops
+/// reading the socket while batches are not taken. Dropping it stops the task.
+pub(crate) struct BatchStream<T> {
+    rx: mpsc::Receiver<Result<Vec<T>, Error>>,
+    pending: VecDeque<T>,
+    stashed: Option<Error>,
+    done: bool,
+    client_cancel: CancellationToken,
+    _stop: DropGuard,
+}
+
+impl<T> BatchStream<T> {
+    pub(crate) fn new(
+        rx: mpsc::Receiver<Result<Vec<T>, Error>>,
+        stop: DropGuard,
+        client_cancel: CancellationToken,
+    ) -> BatchStream<T> {
+        BatchStream {
+            rx,
+            pending: VecDeque::new(),
+            stashed: None,
+            done: false,
+            client_cancel,
+            _stop: stop,
+        }
+    }
+
+    fn take(&mut self, max: usize) -> Vec<T> {
+        if self.pending.len() <= max {
+            Vec::from(std::mem::take(&mut self.pending))
+        } else {
+            self.pending.drain(..max).collect()
+        }
+    }
+
+    /// Waits for at least one item, then returns every ready item up to `max`.
+    pub(crate) async fn next_batch(&mut self, max: usize) -> Result<Option<Vec<T>>, Error> {
+        let max = max.max(1);
+        loop {
+            if self.client_cancel.is_cancelled() {
+                self.done = true;
+                self.pending.clear();
+                return Err(Error::Closed);
+            }
+            if !self.pending.is_empty() {
+                break;
+            }
+            if let Some(e) = self.stashed.take() {
+                self.done = true;
+                return Err(e);
+            }
+            if self.done {
+                return Ok(None);
+            }
+            let next = tokio::select! {
+                biased;
+                _ = self.client_cancel.cancelled() => continue,
+                n = self.rx.recv() => n,
+            };
+            match next {
+                Some(Ok(batch)) => self.pending = VecDeque::from(batch),
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                None => {
+                    self.done = true;
+                    return Ok(None);
+                }
+            }
+        }
+        let mut out = self.take(max);
+        while out.len() < max && self.stashed.is_none() && !self.done {
+            match self.rx.try_recv() {
+                Ok(Ok(batch)) => {
+                    self.pending.extend(batch);
+                    let more = self.take(max - out.len());
+                    out.extend(more);
+                }
+                Ok(Err(e)) => self.stashed = Some(e),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => self.done = true,
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
+/// The events of [`Client::iter_events`], in batches.
+pub struct EventStream {
+    inner: BatchStream<Event>,
+}
+
+impl EventStream {
+    /// Waits until at least one event is ready, then returns every event already decoded (up
+    /// to `max`) without waiting for more; `Ok(None)` at the end of the body.
+    pub async fn next_batch(&mut self, max: usize) -> Result<Option<Vec<Event>>, Error> {
+        self.inner.next_batch(max).await
+    }
+}
+
+/// The rows of [`Client::iter_query`], in batches.
 pub struct RowStream {
-    _p: (),
+    inner: BatchStream<Box<RawValue>>,
 }
 
 impl RowStream {
-    /// Next batch; `Ok(None)` at the end.
-    pub async fn next_batch(&mut self, _max: usize) -> Result<Option<Vec<Box<RawValue>>>, Error> {
-        Err(todo_err())
+    /// Waits until at least one row is ready, then returns every row already decoded (up to
+    /// `max`) without waiting for more; `Ok(None)` at the end of the body.
+    pub async fn next_batch(&mut self, max: usize) -> Result<Option<Vec<Box<RawValue>>>, Error> {
+        self.inner.next_batch(max).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventOptions;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        match RawValue::from_string(s.to_owned()) {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn request_bodies_match_official_clients() {
+        let b = subject_body("/test", &StreamOptions::default()).ok();
+        assert_eq!(b.as_deref(), Some(&br#"{"subject":"/test"}"#[..]));
+        let o = StreamOptions {
+            lower_bound: Some("123".into()),
+            include_lower_bound_event: Some(true),
+            latest_by_event_type: Some("test.type".into()),
+            ..Default::default()
+        };
+        let b = subject_body("/test", &o).ok();
+        assert_eq!(
+            b.as_deref(),
+            Some(&br#"{"subject":"/test","options":{"lowerBound":"123","includeLowerBoundEvent":true,"latestByEventType":"test.type"}}"#[..])
+        );
+        let ev = CommitEvent {
+            source: "s".into(),
+            subject: "/a".into(),
+            r#type: "t".into(),
+            data: raw(r#"{"z": 1, "a": [1.50, "x"]}"#),
+            options: None,
+        };
+        let b = commit_body(std::slice::from_ref(&ev), &[]).ok();
+        assert_eq!(
+            b.as_deref(),
+            Some(&br#"{"events":[{"source":"s","subject":"/a","type":"t","data":{"z": 1, "a": [1.50, "x"]}}]}"#[..])
+        );
+        let ev2 = CommitEvent {
+            options: Some(EventOptions {
+                store_data_as_reference: Some(true),
+            }),
+            ..ev
+        };
+        let b = commit_body(&[ev2], &[Precondition::is_subject_new("/a")]).ok();
+        assert_eq!(
+            b.as_deref(),
+            Some(&br#"{"events":[{"source":"s","subject":"/a","type":"t","data":{"z": 1, "a": [1.50, "x"]},"options":{"storeDataAsReference":true}}],"preconditions":[{"type":"isSubjectNew","payload":{"subject":"/a"}}]}"#[..])
+        );
     }
 }

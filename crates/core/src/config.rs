@@ -260,7 +260,9 @@ mod tests {
             Some("t".into()),
         )
         .map_err(|e| e.to_string());
-        let c = c.as_ref().map(|c| (c.api_url.as_str(), c.api_version.as_str()));
+        let c = c
+            .as_ref()
+            .map(|c| (c.api_url.as_str(), c.api_version.as_str()));
         assert_eq!(c, Ok(("http://h:1", "v2")));
     }
 }

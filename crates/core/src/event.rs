@@ -281,8 +281,7 @@ impl Precondition {
         Precondition {
             r#type: r#type.to_owned(),
             // A JSON object built from escaped strings is always valid.
-            payload: RawValue::from_string(text)
-                .unwrap_or_else(|_| raw_null()),
+            payload: RawValue::from_string(text).unwrap_or_else(|_| raw_null()),
         }
     }
 
@@ -378,7 +377,10 @@ mod tests {
             Err(m) => panic!("{m}"),
         };
         assert_eq!(e.id.as_deref(), Some("x"));
-        assert_eq!(e.data.as_ref().map(|d| d.get()), Some(r#"{"b":1,"a":[1,2]}"#));
+        assert_eq!(
+            e.data.as_ref().map(|d| d.get()),
+            Some(r#"{"b":1,"a":[1,2]}"#)
+        );
         let extra: Vec<_> = e.extra.iter().map(|(k, v)| (k.as_str(), v.get())).collect();
         assert_eq!(extra, vec![("zz", r#"{"k":true}"#), ("aa", "null")]);
         assert!(!e.is_heartbeat());

@@ -5,6 +5,8 @@
 //! arrive ([`ndjson`]); events keep `data` as raw JSON text ([`RawValue`]).
 
 #![warn(missing_docs)]
+// `Error::Http` carries the response details by value (the pyo3 layer matches on it).
+#![allow(clippy::result_large_err)]
 
 pub mod client;
 pub mod config;
