@@ -1,6 +1,7 @@
 //! Routes of the v1 API.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +35,24 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub token_hash: [u8; 32],
     pub heartbeat: Duration,
+    /// Number of open observe responses.
+    pub observers: Arc<AtomicUsize>,
+}
+
+/// Counts an open observer until dropped.
+struct ObserverGuard(Arc<AtomicUsize>);
+
+impl ObserverGuard {
+    fn new(c: &Arc<AtomicUsize>) -> ObserverGuard {
+        c.fetch_add(1, Ordering::SeqCst);
+        ObserverGuard(c.clone())
+    }
+}
+
+impl Drop for ObserverGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// An error answer: `{"error", "message"}` (+ `type`, `index` on 412).
@@ -367,11 +386,9 @@ async fn commit(
         let data_json = event::to_json(&data);
         let size = event::stored_len(&source, &subject, &event_type, &data_json);
         if size > MAX_EVENT_BYTES {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("events[{i}] is {size} bytes once stored; the limit is {MAX_EVENT_BYTES}"),
-            ));
+            return Err(ApiError::bad(format!(
+                "events[{i}] is {size} bytes once stored; the limit is {MAX_EVENT_BYTES}"
+            )));
         }
         new_events.push(NewEvent {
             source,
@@ -620,6 +637,7 @@ struct Observer {
     rx: watch::Receiver<usize>,
     heartbeat: Duration,
     last_write: Instant,
+    _guard: ObserverGuard,
 }
 
 impl Observer {
@@ -706,6 +724,7 @@ async fn observe(
         rx,
         heartbeat: st.heartbeat,
         last_write: Instant::now(),
+        _guard: ObserverGuard::new(&st.observers),
     };
     let s = futures::stream::unfold(obs, |mut obs| async move {
         let chunk = obs.next_chunk().await?;

@@ -22,6 +22,7 @@ mod store;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,6 +73,7 @@ pub struct RunningServer {
     cancel: CancellationToken,
     tracker: TaskTracker,
     accept: Option<JoinHandle<()>>,
+    observers: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -86,6 +88,12 @@ impl RunningServer {
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Number of observe responses currently open (a diagnostic: it drops
+    /// back once a client closes its connection and the next write fails).
+    pub fn open_observers(&self) -> usize {
+        self.observers.load(Ordering::SeqCst)
     }
 
     /// `http://HOST:PORT`.
@@ -161,7 +169,9 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let addr = listener
         .local_addr()
         .map_err(|e| ServerError::bind(&addr_text, &e))?;
+    let observers = Arc::new(AtomicUsize::new(0));
     let state = Arc::new(http::AppState {
+        observers: observers.clone(),
         store: Arc::new(store),
         token_hash: http::token_hash(&config.token),
         heartbeat: if config.heartbeat.is_zero() {
@@ -217,5 +227,6 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         cancel,
         tracker,
         accept: Some(accept),
+        observers,
     })
 }
