@@ -337,7 +337,9 @@ async fn w_observe(client: &Client, args: &Args, rep: usize) -> BenchResult<Valu
         }
     }
     let mut latencies: Vec<f64> = Vec::with_capacity(args.size);
+    let mut from_send: Vec<f64> = Vec::with_capacity(args.size);
     for seq in 0..args.size as i64 {
+        let t_send = Instant::now();
         client
             .commit_events(&[event(seq)?], &[])
             .await
@@ -365,30 +367,36 @@ async fn w_observe(client: &Client, args: &Args, rep: usize) -> BenchResult<Valu
             -(t_resp.duration_since(last).as_secs_f64() * 1e6)
         };
         latencies.push(us);
+        from_send.push(last.saturating_duration_since(t_send).as_secs_f64() * 1e6);
     }
     for h in handles {
         h.abort();
     }
-    let mut sorted = latencies.clone();
-    sorted.sort_by(f64::total_cmp);
-    let pct = |q: f64| -> f64 {
-        if sorted.is_empty() {
-            return f64::NAN;
-        }
-        let k = ((q / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-        sorted
-            .get(k.min(sorted.len() - 1))
-            .copied()
-            .unwrap_or(f64::NAN)
-    };
+    let clamped: Vec<f64> = latencies.iter().map(|x| x.max(0.0)).collect();
     Ok(json!({
-        "seconds": latencies.iter().map(|x| x.max(0.0)).sum::<f64>() / 1e6,
-        "p50_us": pct(50.0),
-        "p99_us": pct(99.0),
+        "seconds": clamped.iter().sum::<f64>() / 1e6,
+        "p50_us": percentile(&clamped, 50.0),
+        "p99_us": percentile(&clamped, 99.0),
+        "send_p50_us": percentile(&from_send, 50.0),
+        "send_p99_us": percentile(&from_send, 99.0),
         "early": latencies.iter().filter(|x| **x < 0.0).count(),
         "events": args.size,
         "observers": observers,
     }))
+}
+
+/// Nearest-rank percentile, as `benches/common.py::percentile`.
+fn percentile(values: &[f64], q: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let k = ((q / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted
+        .get(k.min(sorted.len() - 1))
+        .copied()
+        .unwrap_or(f64::NAN)
 }
 
 // ------------------------------------------------------------------ memory
