@@ -1,7 +1,9 @@
 //! The NDJSON decoder: tolerance rules, error cases, and property tests (any chunking of a
 //! body decodes exactly like the whole body; arbitrary bytes never panic).
 
-use genesisdb_core::ndjson::{decode_all, EventParser, LineDecoder, LineError, LineParser, RowParser};
+use genesisdb_core::ndjson::{
+    decode_all, EventParser, LineDecoder, LineError, LineParser, RowParser,
+};
 use genesisdb_core::Event;
 use proptest::prelude::*;
 
@@ -65,10 +67,17 @@ fn garbage_names_the_line() {
         Ok(v) => panic!("expected an error, got {v:?}"),
     }
     // Cut mid-line at the end of the body.
-    assert_eq!(events("{\"type\":\"a\"}\n{\"type\":").err().map(|e| e.line), Some(2));
+    assert_eq!(
+        events("{\"type\":\"a\"}\n{\"type\":").err().map(|e| e.line),
+        Some(2)
+    );
     // Non-object events are refused; rows may be any JSON value.
     assert!(events("[1,2]\n").is_err());
-    let rows = decode_all(b"1\n\"x\"\nnull\n{\"payload\":\"\"}\n[1]", &mut RowParser, BIG);
+    let rows = decode_all(
+        b"1\n\"x\"\nnull\n{\"payload\":\"\"}\n[1]",
+        &mut RowParser,
+        BIG,
+    );
     let rows: Vec<String> = rows
         .map(|r| r.iter().map(|v| v.get().to_owned()).collect())
         .unwrap_or_default();
@@ -104,7 +113,10 @@ fn utf8_split_across_chunks() {
     let body = "{\"type\":\"é日本🎉\",\"data\":{\"k\":\"ü\"}}\n".as_bytes();
     for cut in 0..=body.len() {
         let r = chunked(body, &[cut], &EventParser, BIG);
-        let t = r.ok().and_then(|v| v.into_iter().next()).and_then(|e| e.r#type);
+        let t = r
+            .ok()
+            .and_then(|v| v.into_iter().next())
+            .and_then(|e| e.r#type);
         assert_eq!(t.as_deref(), Some("é日本🎉"), "cut at {cut}");
     }
 }
