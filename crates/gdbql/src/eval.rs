@@ -307,7 +307,10 @@ pub fn aggregate(f: AggFn, arg: Option<&Expr>, members: &[&Value]) -> Value {
                         None => int_ok = false,
                     },
                     Num::F(x) if int_ok && x.fract() == 0.0 && x.abs() < 9.0e15 => {
-                        int_sum += x as i128;
+                        match int_sum.checked_add(x as i128) {
+                            Some(s) => int_sum = s,
+                            None => int_ok = false,
+                        }
                     }
                     _ => int_ok = false,
                 }

@@ -133,13 +133,13 @@ impl Query {
     }
 
     fn sort_events<'a>(&self, events: impl Iterator<Item = &'a Value>) -> Vec<&'a Value> {
-        let mut keyed: Vec<(Vec<Value>, &'a Value)> = events
+        let mut keyed: Vec<(Vec<value::SortVal>, &'a Value)> = events
             .map(|ev| {
                 let keys = self
                     .ast
                     .order_by
                     .iter()
-                    .map(|k| eval(&k.expr, Ctx::Row(ev)).into_owned())
+                    .map(|k| value::prepare(eval(&k.expr, Ctx::Row(ev)).into_owned()))
                     .collect();
                 (keys, ev)
             })
@@ -148,9 +148,9 @@ impl Query {
         keyed.into_iter().map(|(_, ev)| ev).collect()
     }
 
-    fn cmp_sort_keys(&self, a: &[Value], b: &[Value]) -> std::cmp::Ordering {
+    fn cmp_sort_keys(&self, a: &[value::SortVal], b: &[value::SortVal]) -> std::cmp::Ordering {
         for ((x, y), k) in a.iter().zip(b).zip(&self.ast.order_by) {
-            let o = value::sort_cmp(x, y);
+            let o = value::cmp_prepared(x, y);
             let o = if k.desc { o.reverse() } else { o };
             if o != std::cmp::Ordering::Equal {
                 return o;
@@ -209,7 +209,7 @@ impl Query {
             })
             .collect();
         if !q.order_by.is_empty() {
-            let mut keyed: Vec<(Vec<Value>, &Group<'a>)> = kept
+            let mut keyed: Vec<(Vec<value::SortVal>, &Group<'a>)> = kept
                 .into_iter()
                 .map(|g| {
                     let ctx = Ctx::Group {
@@ -219,7 +219,7 @@ impl Query {
                     let keys = q
                         .order_by
                         .iter()
-                        .map(|k| eval(&k.expr, ctx).into_owned())
+                        .map(|k| value::prepare(eval(&k.expr, ctx).into_owned()))
                         .collect();
                     (keys, g)
                 })

@@ -208,6 +208,56 @@ pub fn sort_cmp(a: &Value, b: &Value) -> Ordering {
     }
 }
 
+/// A sort key prepared once per row, so that sorting does not re-parse
+/// time strings on every comparison. Orders exactly like [`sort_cmp`].
+#[derive(Debug)]
+pub enum SortVal {
+    Null,
+    Bool(bool),
+    Num(Num),
+    Time(i128),
+    Str(String),
+    Other(Value),
+}
+
+pub fn prepare(v: Value) -> SortVal {
+    match v {
+        Value::Null => SortVal::Null,
+        Value::Bool(b) => SortVal::Bool(b),
+        Value::Number(_) => match num_of(&v) {
+            Some(n) => SortVal::Num(n),
+            None => SortVal::Other(v),
+        },
+        Value::String(s) => match parse_time(&s) {
+            Some(t) => SortVal::Time(t),
+            None => SortVal::Str(s),
+        },
+        other => SortVal::Other(other),
+    }
+}
+
+pub fn cmp_prepared(a: &SortVal, b: &SortVal) -> Ordering {
+    fn rank(v: &SortVal) -> u8 {
+        match v {
+            SortVal::Null => 0,
+            SortVal::Bool(_) => 1,
+            SortVal::Num(_) => 2,
+            SortVal::Time(_) => 3,
+            SortVal::Str(_) => 4,
+            SortVal::Other(Value::Array(_)) => 5,
+            SortVal::Other(_) => 6,
+        }
+    }
+    match (a, b) {
+        (SortVal::Bool(x), SortVal::Bool(y)) => x.cmp(y),
+        (SortVal::Num(x), SortVal::Num(y)) => cmp_num(*x, *y),
+        (SortVal::Time(x), SortVal::Time(y)) => x.cmp(y),
+        (SortVal::Str(x), SortVal::Str(y)) => x.cmp(y),
+        (SortVal::Other(x), SortVal::Other(y)) => sort_cmp(x, y),
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
 /// A string that is equal for two values exactly when [`loose_eq`] holds;
 /// used to group and to drop duplicates.
 pub fn canonical_key(v: &Value) -> String {
@@ -378,6 +428,37 @@ mod tests {
         assert!(descendant("/user/1/x/y", "/user/1"));
         assert!(!descendant("/user/10", "/user/1"));
         assert!(descendant("/a", "/"));
+    }
+
+    #[test]
+    fn prepared_sort_matches_sort_cmp() {
+        let vals = [
+            json!(null),
+            json!(false),
+            json!(true),
+            json!(-1),
+            json!(0.5),
+            json!(2),
+            json!(18446744073709551615u64),
+            json!("2024-01-01T00:00:00Z"),
+            json!("2024-01-01T00:00:00.5Z"),
+            json!("2023-12-31T23:59:59+01:00"),
+            json!("a"),
+            json!("B"),
+            json!([]),
+            json!([1, "a"]),
+            json!({}),
+            json!({"a": 1}),
+        ];
+        for a in &vals {
+            for b in &vals {
+                assert_eq!(
+                    cmp_prepared(&prepare(a.clone()), &prepare(b.clone())),
+                    sort_cmp(a, b),
+                    "{a} vs {b}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -1007,7 +1007,18 @@ fn deep_nesting_is_an_error_not_a_crash() {
         ", 1".repeat(5_000)
     );
     assert_eq!(run(&list, &[event(1, "/a", "t", json!(1))]), vec![json!(1)]);
-    // 100 nested arithmetic levels evaluate.
+    // Trees just under the depth limit evaluate (no stack overflow).
+    let ev1 = [event(1, "/a", "t", json!(1))];
+    let sum = format!("STREAM e FROM events MAP 1{}", " + 1".repeat(250));
+    assert_eq!(run(&sum, &ev1), vec![json!(251)]);
+    let fields = format!("STREAM e FROM events MAP e{}", ".a".repeat(250));
+    assert_eq!(run(&fields, &ev1), vec![json!(null)]);
+    let grouped = format!(
+        "STREAM e FROM events GROUP BY e.data MAP COUNT(){}",
+        " + 1".repeat(250)
+    );
+    assert_eq!(run(&grouped, &ev1), vec![json!(251)]);
+    // 60 nested arithmetic levels evaluate.
     let ok = format!(
         "STREAM e FROM events MAP {}1{}",
         "(1 + ".repeat(60),
