@@ -1,0 +1,152 @@
+//! One tokio runtime per process, rebuilt in a child after `os.fork()`.
+//!
+//! pyo3-async-runtimes' global tokio runtime cannot be replaced once built, and tokio does not
+//! survive `fork()` (the worker threads are not copied). So the extension keeps its own runtime,
+//! keyed by the process id, and bridges futures to asyncio through
+//! `pyo3_async_runtimes::generic` with a runtime type that spawns onto it.
+use std::cell::OnceCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+
+use pyo3::prelude::*;
+use pyo3_async_runtimes::generic::{self, ContextExt, Runtime as GenericRuntime};
+use pyo3_async_runtimes::TaskLocals;
+use tokio::runtime::{Builder, Runtime};
+
+/// (pid, runtime). Runtimes are leaked on purpose: a runtime copied into a forked child must
+/// never be dropped there (its threads do not exist), and the parent's lives for the process.
+static RUNTIME: Mutex<Option<(u32, &'static Runtime)>> = Mutex::new(None);
+
+/// The runtime of the current process, built on first use (and again after a fork).
+pub fn runtime() -> PyResult<&'static Runtime> {
+    let pid = std::process::id();
+    let mut guard = RUNTIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((owner, rt)) = *guard {
+        if owner == pid {
+            return Ok(rt);
+        }
+    }
+    let rt = Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("genesisdb-worker")
+        .build()
+        .map_err(|e| {
+            pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "genesisdb: cannot start the tokio runtime: {e}"
+            ))
+        })?;
+    let rt: &'static Runtime = Box::leak(Box::new(rt));
+    *guard = Some((pid, rt));
+    Ok(rt)
+}
+
+/// The runtime type handed to pyo3-async-runtimes' generic bridge.
+pub struct PidRuntime;
+
+tokio::task_local! {
+    static TASK_LOCALS: OnceCell<TaskLocals>;
+}
+
+/// A join handle that is either a real tokio one or an already-failed spawn.
+pub enum Join {
+    Task(tokio::task::JoinHandle<()>),
+    Failed,
+}
+
+/// The error type of [`Join`].
+pub struct JoinErr(Option<tokio::task::JoinError>);
+
+impl generic::JoinError for JoinErr {
+    fn is_panic(&self) -> bool {
+        self.0.as_ref().is_some_and(|e| e.is_panic())
+    }
+    fn into_panic(self) -> Box<dyn std::any::Any + Send + 'static> {
+        match self.0 {
+            Some(e) if e.is_panic() => e.into_panic(),
+            _ => Box::new("task failed"),
+        }
+    }
+}
+
+impl Future for Join {
+    type Output = Result<(), JoinErr>;
+    fn poll(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.get_mut() {
+            Join::Task(handle) => Pin::new(handle)
+                .poll(cx)
+                .map(|r| r.map_err(|e| JoinErr(Some(e)))),
+            Join::Failed => std::task::Poll::Ready(Err(JoinErr(None))),
+        }
+    }
+}
+
+impl GenericRuntime for PidRuntime {
+    type JoinError = JoinErr;
+    type JoinHandle = Join;
+
+    fn spawn<F>(fut: F) -> Self::JoinHandle
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        match runtime() {
+            Ok(rt) => Join::Task(rt.spawn(fut)),
+            Err(_) => Join::Failed,
+        }
+    }
+
+    fn spawn_blocking<F>(f: F) -> Self::JoinHandle
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        match runtime() {
+            Ok(rt) => Join::Task(rt.spawn_blocking(f)),
+            Err(_) => Join::Failed,
+        }
+    }
+}
+
+impl ContextExt for PidRuntime {
+    fn scope<F, R>(locals: TaskLocals, fut: F) -> Pin<Box<dyn Future<Output = R> + Send>>
+    where
+        F: Future<Output = R> + Send + 'static,
+    {
+        let cell = OnceCell::new();
+        let _ = cell.set(locals);
+        Box::pin(TASK_LOCALS.scope(cell, fut))
+    }
+
+    fn get_task_locals() -> Option<TaskLocals> {
+        TASK_LOCALS
+            .try_with(|c| c.get().cloned())
+            .unwrap_or_default()
+    }
+}
+
+/// Turns a Rust future into an asyncio awaitable running on this process's runtime.
+/// Cancelling the Python future drops the Rust future (closing its connection).
+pub fn future_into_py<F, T>(py: Python<'_>, fut: F) -> PyResult<Bound<'_, PyAny>>
+where
+    F: Future<Output = PyResult<T>> + Send + 'static,
+    T: for<'py> IntoPyObject<'py> + Send + 'static,
+{
+    // Build (or rebuild after fork) the runtime before the bridge needs it, so a failure is an
+    // exception here rather than a silently dropped task.
+    runtime()?;
+    generic::future_into_py::<PidRuntime, F, T>(py, fut)
+}
+
+/// Runs a future to completion from a Python thread, with the GIL released.
+pub fn block_on<F, T>(py: Python<'_>, fut: F) -> PyResult<T>
+where
+    F: Future<Output = T> + Send,
+    T: Send,
+{
+    let rt = runtime()?;
+    Ok(py.detach(|| rt.block_on(fut)))
+}

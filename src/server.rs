@@ -1,0 +1,161 @@
+//! `LocalServer`: the embedded Genesis DB v1 server, started in-process.
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use genesisdb_server::{RunningServer, ServerConfig};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::runtime::block_on;
+
+/// An in-process local server (use ``genesisdb.testing.local_server``).
+#[pyclass(frozen, module = "genesisdb._native", name = "LocalServer")]
+pub struct LocalServer {
+    host: String,
+    token: String,
+    data_dir: Option<PathBuf>,
+    heartbeat: Duration,
+    state: Mutex<State>,
+}
+
+struct State {
+    port: u16,
+    running: Option<RunningServer>,
+    pid: u32,
+}
+
+#[pymethods]
+impl LocalServer {
+    #[new]
+    #[pyo3(signature = (token, host="127.0.0.1".to_string(), port=0, data_dir=None, heartbeat=1.0))]
+    fn new(
+        token: String,
+        host: String,
+        port: u16,
+        data_dir: Option<PathBuf>,
+        heartbeat: f64,
+    ) -> PyResult<Self> {
+        if token.is_empty() {
+            return Err(PyValueError::new_err("token must not be empty"));
+        }
+        if !(heartbeat.is_finite() && heartbeat > 0.0) {
+            return Err(PyValueError::new_err(
+                "heartbeat must be a positive number of seconds",
+            ));
+        }
+        let heartbeat = Duration::try_from_secs_f64(heartbeat)
+            .map_err(|e| PyValueError::new_err(format!("heartbeat: {e}")))?;
+        Ok(LocalServer {
+            host,
+            token,
+            data_dir,
+            heartbeat,
+            state: Mutex::new(State {
+                port,
+                running: None,
+                pid: std::process::id(),
+            }),
+        })
+    }
+
+    /// Starts serving (on the last port once it was started). Returns the URL.
+    fn start(&self, py: Python<'_>) -> PyResult<String> {
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("server state poisoned"))?;
+        if let Some(r) = state.running.as_ref() {
+            return Ok(r.url());
+        }
+        let config = ServerConfig {
+            host: self.host.clone(),
+            port: state.port,
+            token: self.token.clone(),
+            data_dir: self.data_dir.clone(),
+            heartbeat: self.heartbeat,
+        };
+        let running = block_on(py, genesisdb_server::start(config))?
+            .map_err(|e| PyOSError::new_err(e.to_string()))?;
+        state.port = running.local_addr().port();
+        state.pid = std::process::id();
+        let url = running.url();
+        state.running = Some(running);
+        Ok(url)
+    }
+
+    /// Stops serving and drops every open connection (idempotent).
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        let running = {
+            let mut state = self
+                .state
+                .lock()
+                .map_err(|_| PyRuntimeError::new_err("server state poisoned"))?;
+            if state.pid != std::process::id() {
+                // Inherited through fork: the serving threads are not in this process.
+                if let Some(r) = state.running.take() {
+                    std::mem::forget(r);
+                }
+                return Ok(());
+            }
+            state.running.take()
+        };
+        if let Some(r) = running {
+            block_on(py, r.shutdown())?;
+        }
+        Ok(())
+    }
+
+    /// True while serving.
+    #[getter]
+    fn running(&self) -> bool {
+        self.state
+            .lock()
+            .map(|s| s.running.is_some())
+            .unwrap_or(false)
+    }
+
+    /// The port (the chosen one once started).
+    #[getter]
+    fn port(&self) -> u16 {
+        self.state.lock().map(|s| s.port).unwrap_or(0)
+    }
+
+    /// The host it listens on.
+    #[getter]
+    fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// ``http://HOST:PORT``.
+    #[getter]
+    fn url(&self) -> String {
+        let port = self.port();
+        if self.host.contains(':') {
+            format!("http://[{}]:{port}", self.host)
+        } else {
+            format!("http://{}:{port}", self.host)
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "LocalServer(url={:?}, running={})",
+            self.url(),
+            self.running()
+        )
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        if let Ok(state) = self.state.get_mut() {
+            if state.pid != std::process::id() {
+                if let Some(r) = state.running.take() {
+                    std::mem::forget(r);
+                }
+            }
+            // Otherwise RunningServer's own Drop cancels serving.
+        }
+    }
+}
