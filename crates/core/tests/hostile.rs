@@ -684,3 +684,77 @@ async fn connection_refused_is_a_connect_error() -> R<()> {
     }
     Ok(())
 }
+
+/// The reader stops reading the socket while batches are not taken (bounded memory), and
+/// dropping the stream closes the connection.
+#[tokio::test]
+async fn slow_consumer_applies_backpressure() -> R<()> {
+    let written = Arc::new(AtomicUsize::new(0));
+    let closed = Arc::new(AtomicUsize::new(0));
+    let (w2, c2) = (written.clone(), closed.clone());
+    let s = serve(move |_, mut st| {
+        let (written, closed) = (w2.clone(), c2.clone());
+        async move {
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n";
+            if st.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let mut body = String::new();
+            for i in 0..600 {
+                body.push_str(&format!(
+                    "{{\"id\":\"{i:08}\",\"type\":\"t\",\"data\":{{\"pad\":\"{}\"}}}}\n",
+                    "p".repeat(60)
+                ));
+            }
+            let chunk = format!("{:x}\r\n{body}\r\n", body.len());
+            // Up to ~1 GB if nobody pushed back.
+            for _ in 0..15_000 {
+                if st.write_all(chunk.as_bytes()).await.is_err() {
+                    closed.store(1, Ordering::SeqCst);
+                    return;
+                }
+                written.fetch_add(chunk.len(), Ordering::SeqCst);
+            }
+        }
+    })
+    .await?;
+    let c = client(&s.url)?;
+    let mut it = c.iter_events("/", &StreamOptions::default()).await?;
+    let first = it.next_batch(100).await?.map(|b| b.len());
+    assert_eq!(first, Some(100));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let w = written.load(Ordering::SeqCst);
+    assert!(w < 40 * 1024 * 1024, "the client read {w} bytes ahead");
+    drop(it);
+    for _ in 0..100 {
+        if closed.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        closed.load(Ordering::SeqCst),
+        1,
+        "the connection stayed open"
+    );
+    Ok(())
+}
+
+#[test]
+fn ca_file_is_loaded_or_refused() -> R<()> {
+    let mut config = Config::new("https://localhost:1", TOKEN);
+    config.ca_file =
+        Some(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/isrg-root-x2.pem").into());
+    Client::new(config.clone())?;
+    let dir = tempfile::tempdir()?;
+    let bad = dir.path().join("bad.pem");
+    std::fs::write(&bad, "not a certificate")?;
+    config.ca_file = Some(bad);
+    assert!(matches!(
+        Client::new(config.clone()),
+        Err(Error::InvalidConfig(_))
+    ));
+    config.ca_file = Some(dir.path().join("missing.pem"));
+    assert!(matches!(Client::new(config), Err(Error::InvalidConfig(_))));
+    Ok(())
+}
