@@ -4,6 +4,7 @@
 //! - `events.log`: append-only records, one per committed batch or erase.
 //!   Each record is a 44-byte header (`GDBR`, payload length as u32 LE, its
 //!   bitwise complement, SHA-256 of the payload) followed by the JSON payload.
+//! - `lock`: locked while a server uses the directory.
 //! - `refs/<event id>.json`: the payload of each by-reference event; the log
 //!   only holds its SHA-256, so erase deletes the payload for real.
 //!
@@ -45,6 +46,8 @@ pub struct Log {
     dir: PathBuf,
     file: File,
     len: u64,
+    /// Held (locked) for the life of the server: one server per directory.
+    _lock: File,
 }
 
 fn frame(payload: &[u8]) -> Option<Vec<u8>> {
@@ -200,6 +203,22 @@ struct Pending {
 pub fn open(dir: &Path) -> Result<(Log, Vec<StoredEvent>), ServerError> {
     let refs = dir.join(REFS_DIR);
     fs::create_dir_all(&refs).map_err(|e| ServerError::io(&refs, "create", &e))?;
+    let lock_path = dir.join("lock");
+    let lock = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|e| ServerError::io(&lock_path, "open", &e))?;
+    if let Err(e) = lock.try_lock() {
+        let e = match e {
+            fs::TryLockError::WouldBlock => {
+                io::Error::other("the data directory is in use by another server")
+            }
+            fs::TryLockError::Error(e) => e,
+        };
+        return Err(ServerError::io(&lock_path, "lock", &e));
+    }
     let path = dir.join(LOG_FILE);
     let mut file = OpenOptions::new()
         .read(true)
@@ -425,6 +444,7 @@ pub fn open(dir: &Path) -> Result<(Log, Vec<StoredEvent>), ServerError> {
             dir: dir.to_path_buf(),
             file,
             len: good as u64,
+            _lock: lock,
         },
         events,
     ))

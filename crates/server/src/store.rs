@@ -12,6 +12,9 @@ use tokio::sync::watch;
 use crate::event::{self, covers, Parts, StoredEvent, ZERO_HASH};
 use crate::persist::Log;
 
+/// Most events looked at by one `read_lines` call.
+const MAX_SCAN: usize = 16 * 1024;
+
 /// An event to commit, validated by the HTTP layer.
 pub struct NewEvent {
     pub source: String,
@@ -165,6 +168,9 @@ impl Store {
         let to = to.min(inner.events.len());
         let mut buf = BytesMut::new();
         let mut pos = from;
+        // Bounded work per call, so a narrow scope over a large store does
+        // not hold the lock for long (an empty chunk is simply skipped).
+        let to = to.min(from.saturating_add(MAX_SCAN));
         while pos < to && buf.len() < max_bytes {
             if let Some(e) = inner.events.get(pos) {
                 if keep(e) {

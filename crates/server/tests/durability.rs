@@ -360,6 +360,11 @@ async fn erase_deletes_the_payload_from_disk_and_survives_restart() {
         })
     };
     assert!(contains(dir.path()), "payload is stored before erase");
+    // One server per data directory.
+    let err = genesisdb_server::start(config(dir.path()))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("in use"), "{err}");
     let log = std::fs::read(dir.path().join("events.log")).unwrap();
     assert!(
         !log.windows(marker.len()).any(|w| w == marker.as_bytes()),
