@@ -265,4 +265,38 @@ mod tests {
             .map(|c| (c.api_url.as_str(), c.api_version.as_str()));
         assert_eq!(c, Ok(("http://h:1", "v2")));
     }
+
+    #[test]
+    fn missing_values_are_named() {
+        // Only meaningful when the environment does not provide them.
+        if std::env::var_os(ENV_API_URL).is_some() || std::env::var_os(ENV_AUTH_TOKEN).is_some() {
+            return;
+        }
+        let e = Config::resolve(None, None, None).map(|_| ());
+        assert_eq!(
+            e.map_err(|e| e.to_string()),
+            Err(
+                "Missing required environment variables: GENESISDB_API_URL, GENESISDB_AUTH_TOKEN"
+                    .to_owned()
+            )
+        );
+        let e = Config::resolve(Some(String::new()), None, Some("t".into())).map(|_| ());
+        assert_eq!(
+            e.map_err(|e| e.to_string()),
+            Err("Missing required environment variables: GENESISDB_API_URL".to_owned())
+        );
+        let c = Config::resolve(Some("http://h".into()), None, Some("t".into()));
+        assert_eq!(c.map(|c| c.api_version).ok().as_deref(), Some("v1"));
+    }
+
+    #[test]
+    fn validation() {
+        assert!(Config::new("localhost:8080", "t").validate().is_err());
+        assert!(Config::new("http://h", "").validate().is_err());
+        assert!(Config::new("http://h", "a\nb").validate().is_err());
+        let mut c = Config::new("https://h", "t");
+        assert!(c.validate().is_ok());
+        c.request_timeout = Duration::ZERO;
+        assert!(c.validate().is_err());
+    }
 }
