@@ -212,7 +212,13 @@ impl Run {
                 )
                 .await
                 {
-                    Ok(r) => break r,
+                    Ok(r) => {
+                        log::info!(
+                            "genesisdb: observe {} reconnected (attempt {attempt})",
+                            self.subject
+                        );
+                        break r;
+                    }
                     Err(e) if e.is_retryable_read() || matches!(e, Error::Timeout { .. }) => {
                         reason = e;
                     }

@@ -52,8 +52,9 @@ impl Backoff {
             return None;
         }
         let delay = backoff_delay(&self.policy, self.attempts);
-        if self.start.elapsed() + delay > self.policy.max_elapsed {
-            return None;
+        match self.start.elapsed().checked_add(delay) {
+            Some(at) if at <= self.policy.max_elapsed => {}
+            _ => return None,
         }
         self.attempts += 1;
         Some(delay)
