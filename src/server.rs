@@ -28,10 +28,10 @@ struct State {
 #[pymethods]
 impl LocalServer {
     #[new]
-    #[pyo3(signature = (token, host="127.0.0.1".to_string(), port=0, data_dir=None, heartbeat=1.0))]
+    #[pyo3(signature = (token, host=None, port=0, data_dir=None, heartbeat=1.0))]
     fn new(
         token: String,
-        host: String,
+        host: Option<String>,
         port: u16,
         data_dir: Option<PathBuf>,
         heartbeat: f64,
@@ -47,7 +47,7 @@ impl LocalServer {
         let heartbeat = Duration::try_from_secs_f64(heartbeat)
             .map_err(|e| PyValueError::new_err(format!("heartbeat: {e}")))?;
         Ok(LocalServer {
-            host,
+            host: host.unwrap_or_else(|| "127.0.0.1".to_string()),
             token,
             data_dir,
             heartbeat,

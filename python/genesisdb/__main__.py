@@ -10,6 +10,7 @@ import time
 import uuid
 from typing import List, Optional
 
+from ._types import EventInput, PreconditionInput
 from .client import Client
 from .errors import PreconditionFailedError
 from .testing import LocalServer
@@ -110,14 +111,16 @@ async def _demo_walkthrough(server: LocalServer) -> None:
         await asyncio.wait_for(task, 10)
 
         print(f"\n5. isSubjectNew precondition and GDPR erase on {user}")
-        user_event = {
+        user_event: EventInput = {
             "source": "io.genesisdb.app",
             "subject": user,
             "type": "io.genesisdb.app.user-created",
             "data": {"firstName": "John", "email": "john.doe@example.com"},
             "options": {"store_data_as_reference": True},
         }
-        precondition = [{"type": "isSubjectNew", "payload": {"subject": user}}]
+        precondition: List[PreconditionInput] = [
+            {"type": "isSubjectNew", "payload": {"subject": user}}
+        ]
         await client.commit_events([user_event], precondition)
         try:
             await client.commit_events([user_event], precondition)

@@ -1,9 +1,21 @@
 """Type stubs of the native extension ``genesisdb._native`` (Rust, pyo3)."""
 
-from typing import Any, Awaitable, Iterator, List, Optional, Tuple, Union
+from typing import Any, Awaitable, Iterator, List, Optional, Tuple, Union, final
 import os
 
 __version__: str
+__all__ = [
+    "CoreClient",
+    "Event",
+    "EventIter",
+    "RowIter",
+    "ObserveIter",
+    "ReconnectQueue",
+    "LocalServer",
+    "dumps",
+    "loads",
+    "__version__",
+]
 
 def dumps(obj: Any) -> str:
     """Encodes a Python object to compact JSON text with the same rules as commit data."""
@@ -11,6 +23,7 @@ def dumps(obj: Any) -> str:
 def loads(text: str) -> Any:
     """Decodes JSON text to Python objects (key order kept, big ints exact)."""
 
+@final
 class Event:
     """A stored Genesis DB event (immutable); also a read-only mapping."""
 
@@ -38,20 +51,20 @@ class Event:
     def data(self) -> Any: ...
     @property
     def data_json(self) -> Optional[str]: ...
-    def __getattr__(self, name: str) -> Any: ...
-    def __getitem__(self, key: str) -> Any: ...
+    def __getitem__(self, key: str, /) -> Any: ...
     def get(self, key: str, default: Any = None) -> Any: ...
-    def __contains__(self, key: object) -> bool: ...
+    def __contains__(self, key: object, /) -> bool: ...
     def __len__(self) -> int: ...
     def __iter__(self) -> Iterator[str]: ...
     def keys(self) -> List[str]: ...
     def values(self) -> List[Any]: ...
     def items(self) -> List[Tuple[str, Any]]: ...
     def to_dict(self) -> dict[str, Any]: ...
-    def __eq__(self, other: object) -> bool: ...
-    def __ne__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
     def __reduce__(self) -> Tuple[Any, ...]: ...
 
+@final
 class EventIter:
     """Batches of events of one stream request."""
 
@@ -60,6 +73,7 @@ class EventIter:
     @property
     def closed(self) -> bool: ...
 
+@final
 class RowIter:
     """Batches of rows of one query."""
 
@@ -68,6 +82,7 @@ class RowIter:
     @property
     def closed(self) -> bool: ...
 
+@final
 class ObserveIter:
     """Batches of observed events."""
 
@@ -76,11 +91,13 @@ class ObserveIter:
     @property
     def closed(self) -> bool: ...
 
+@final
 class ReconnectQueue:
     """Reconnect notifications of one observe."""
 
     def take(self) -> List[Tuple[int, Optional[str], str]]: ...
 
+@final
 class CoreClient:
     """The native client (use ``genesisdb.Client``)."""
 
@@ -125,13 +142,14 @@ class CoreClient:
         max_reconnects: Optional[int] = None,
     ) -> Awaitable[Tuple[ObserveIter, ReconnectQueue]]: ...
 
+@final
 class LocalServer:
     """An in-process local server (use ``genesisdb.testing.local_server``)."""
 
     def __new__(
         cls,
         token: str,
-        host: str = "127.0.0.1",
+        host: Optional[str] = None,
         port: int = 0,
         data_dir: Optional[Union[str, "os.PathLike[str]"]] = None,
         heartbeat: float = 1.0,
