@@ -34,9 +34,9 @@ fn boolean<'v>(b: bool) -> Cow<'v, Value> {
 
 /// Evaluates `e`; never fails: type mismatches give `null` or `false` as the
 /// spec says.
-pub fn eval<'v>(e: &Expr, ctx: Ctx<'v>) -> Cow<'v, Value> {
+pub fn eval<'v>(e: &'v Expr, ctx: Ctx<'v>) -> Cow<'v, Value> {
     match &e.kind {
-        ExprKind::Lit(v) => Cow::Owned(v.clone()),
+        ExprKind::Lit(v) => Cow::Borrowed(v),
         ExprKind::Alias => match ctx {
             Ctx::Row(ev) => Cow::Borrowed(ev),
             Ctx::Group { .. } => Cow::Borrowed(&NULL),
@@ -235,7 +235,7 @@ fn arith(op: BinOp, x: &Value, y: &Value) -> Value {
     num_value(Num::F(r))
 }
 
-fn call(f: ScalarFn, args: &[Expr], ctx: Ctx<'_>) -> Value {
+fn call<'v>(f: ScalarFn, args: &'v [Expr], ctx: Ctx<'v>) -> Value {
     match f {
         ScalarFn::Concat => {
             let mut s = String::new();
@@ -351,6 +351,6 @@ pub fn aggregate(f: AggFn, arg: Option<&Expr>, members: &[&Value]) -> Value {
 }
 
 /// WHERE / HAVING: kept only when the predicate is exactly `true`.
-pub fn holds(e: &Expr, ctx: Ctx<'_>) -> bool {
+pub fn holds<'v>(e: &'v Expr, ctx: Ctx<'v>) -> bool {
     truth(&eval(e, ctx))
 }

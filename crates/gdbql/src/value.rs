@@ -292,7 +292,9 @@ fn write_key(v: &Value, out: &mut String) {
             }
             None => {
                 out.push('s');
-                out.push_str(&Value::String(s.clone()).to_string());
+                out.push_str(&s.len().to_string());
+                out.push(':');
+                out.push_str(s);
             }
         },
         Value::Array(a) => {
@@ -308,7 +310,9 @@ fn write_key(v: &Value, out: &mut String) {
             keys.sort();
             out.push('{');
             for k in keys {
-                out.push_str(&Value::String(k.clone()).to_string());
+                out.push_str(&k.len().to_string());
+                out.push(':');
+                out.push_str(k);
                 out.push(':');
                 if let Some(x) = m.get(k) {
                     write_key(x, out);
