@@ -867,3 +867,39 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod send_tests {
+    use super::*;
+
+    fn is_send<T: Send>(_: &T) {}
+    fn is_send_sync<T: Send + Sync>() {}
+
+    /// Every future and stream can move across threads (pyo3-async-runtimes needs it).
+    #[allow(dead_code)]
+    async fn futures_are_send(c: Client, mut s: EventStream, mut r: RowStream, mut o: Observer) {
+        let opts = StreamOptions::default();
+        is_send(&c.ping());
+        is_send(&c.audit());
+        is_send(&c.stream_events("/", &opts));
+        is_send(&c.iter_events("/", &opts));
+        is_send(&c.commit_events(&[], &[]));
+        is_send(&c.erase_data("/"));
+        is_send(&c.query(""));
+        is_send(&c.iter_query(""));
+        is_send(&c.observe_events("/", &opts, ObserveSettings::default()));
+        is_send(&s.next_batch(1));
+        is_send(&r.next_batch(1));
+        is_send(&o.next_batch(1));
+    }
+
+    #[test]
+    fn types_are_send_sync() {
+        is_send_sync::<Client>();
+        is_send_sync::<Error>();
+        is_send_sync::<Event>();
+        is_send_sync::<EventStream>();
+        is_send_sync::<RowStream>();
+        is_send_sync::<Observer>();
+    }
+}
