@@ -341,32 +341,29 @@ async fn commit(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let body = read_json(&headers, body).await?;
-    let events = match body.get("events") {
+    let mut body = read_json(&headers, body).await?;
+    let events = match body.remove("events") {
         Some(Value::Array(a)) if !a.is_empty() => a,
         Some(Value::Array(_)) => return Err(ApiError::bad("events must not be empty")),
         Some(other) => {
             return Err(ApiError::bad(format!(
                 "events must be an array, not {}",
-                type_name(other)
+                type_name(&other)
             )))
         }
         None => return Err(ApiError::bad("events is required")),
     };
     let mut new_events = Vec::with_capacity(events.len());
-    for (i, e) in events.iter().enumerate() {
-        let m = e.as_object().ok_or_else(|| {
-            ApiError::bad(format!(
-                "events[{i}] must be an object, not {}",
-                type_name(e)
-            ))
-        })?;
+    for (i, mut e) in events.into_iter().enumerate() {
+        let what = type_name(&e);
+        let m = e
+            .as_object_mut()
+            .ok_or_else(|| ApiError::bad(format!("events[{i}] must be an object, not {what}")))?;
         let source = nonempty_str(m.get("source"), &format!("events[{i}].source"))?;
         let subject = commit_subject(m.get("subject"), &format!("events[{i}].subject"))?;
         let event_type = nonempty_str(m.get("type"), &format!("events[{i}].type"))?;
         let data = m
-            .get("data")
-            .cloned()
+            .remove("data")
             .ok_or_else(|| ApiError::bad(format!("events[{i}].data is required")))?;
         let by_ref = match m.get("options") {
             None | Some(Value::Null) => false,
