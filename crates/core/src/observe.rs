@@ -102,6 +102,7 @@ pub(crate) async fn start(
             opts,
             settings,
             last_id: None,
+            seam: false,
         };
         tokio::select! {
             biased;
@@ -125,6 +126,9 @@ struct Run {
     opts: StreamOptions,
     settings: ObserveSettings,
     last_id: Option<String>,
+    /// Just reconnected and no event arrived yet: an event repeating `last_id` (a server
+    /// that ignored `includeLowerBoundEvent: false`) is dropped.
+    seam: bool,
 }
 
 /// How one connection ended.
@@ -226,6 +230,7 @@ impl Run {
                 }
             };
             decoder.reset();
+            self.seam = self.last_id.is_some();
         }
     }
 
@@ -276,6 +281,13 @@ impl Run {
     }
 
     async fn deliver(&mut self, out: &mut Vec<Event>, tx: &Tx) -> Result<(), Error> {
+        if self.seam && !out.is_empty() {
+            self.seam = false;
+            if out[0].id.is_some() && out[0].id == self.last_id {
+                log::debug!("genesisdb: observe dropped a repeated lower bound event");
+                out.remove(0);
+            }
+        }
         if let Some(id) = out.iter().rev().find_map(|e| e.id.as_ref()) {
             self.last_id = Some(id.clone());
         }

@@ -543,7 +543,7 @@ fn observe_head() -> &'static str {
 #[tokio::test]
 async fn observe_resumes_after_last_delivered_event() -> R<()> {
     // 1st connection: two events then a cut line and a drop; 2nd: an idle connection (only
-    // headers); 3rd: one more event, then heartbeats forever.
+    // headers); 3rd: the last delivered event again, one more event, then heartbeats.
     let s = serve(|i, mut st| async move {
         let _ = st.write_all(observe_head().as_bytes()).await;
         match i {
@@ -556,7 +556,10 @@ async fn observe_resumes_after_last_delivered_event() -> R<()> {
                 tokio::time::sleep(Duration::from_secs(30)).await;
             }
             _ => {
-                let _ = st.write_all(b"{\"id\":\"e3\",\"type\":\"t\"}\n").await;
+                // A server ignoring includeLowerBoundEvent:false repeats e2: dropped.
+                let _ = st
+                    .write_all(b"{\"id\":\"e2\",\"type\":\"t\"}\n{\"id\":\"e3\",\"type\":\"t\"}\n")
+                    .await;
                 for _ in 0..300 {
                     if st.write_all(b"{\"payload\":\"\"}\n").await.is_err() {
                         return;
