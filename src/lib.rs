@@ -25,6 +25,19 @@ fn loads<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
     convert::parse_json(py, text)
 }
 
+/// Forwards Rust log records to Python's `logging` while the interpreter is alive.
+struct GuardedLogger(pyo3_log::Logger);
+
+impl log::Log for GuardedLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        runtime::while_python_alive(|| self.0.enabled(metadata)).unwrap_or(false)
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        let _ = runtime::while_python_alive(|| self.0.log(record));
+    }
+    fn flush(&self) {}
+}
+
 fn install_logging(py: Python<'_>) {
     use log::LevelFilter;
     let logger = match pyo3_log::Logger::new(py, pyo3_log::Caching::Loggers) {
@@ -33,18 +46,25 @@ fn install_logging(py: Python<'_>) {
     };
     // Rust targets `genesisdb_core::x` become Python loggers `genesisdb.genesisdb_core.x`,
     // children of the `genesisdb` logger. Other crates (hyper, reqwest, ...) stay silent.
-    let _ = logger
+    let logger = logger
         .set_prefix("genesisdb")
         .filter(LevelFilter::Off)
         .filter_target("genesisdb_core".to_string(), LevelFilter::Debug)
         .filter_target("genesisdb_server".to_string(), LevelFilter::Info)
-        .filter_target("_native".to_string(), LevelFilter::Debug)
-        .install();
+        .filter_target("_native".to_string(), LevelFilter::Debug);
+    if log::set_boxed_logger(Box::new(GuardedLogger(logger))).is_ok() {
+        log::set_max_level(LevelFilter::Debug);
+    }
 }
 
 #[pymodule(gil_used = false)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     install_logging(m.py());
+    let exiting = wrap_pyfunction!(runtime::_interpreter_exiting, m)?;
+    m.py()
+        .import("atexit")?
+        .call_method1("register", (exiting.clone(),))?;
+    m.add_function(exiting)?;
     m.add_class::<client::CoreClient>()?;
     m.add_class::<event::PyEvent>()?;
     m.add_class::<streams::EventIter>()?;

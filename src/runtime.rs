@@ -7,6 +7,7 @@
 use std::cell::OnceCell;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
@@ -41,6 +42,40 @@ pub fn runtime() -> PyResult<&'static Runtime> {
     let rt: &'static Runtime = Box::leak(Box::new(rt));
     *guard = Some((pid, rt));
     Ok(rt)
+}
+
+/// False once the interpreter started to exit (set from an `atexit` hook). After that no
+/// tokio thread may attach to the interpreter: attaching during finalization aborts CPython.
+static PY_ALIVE: AtomicBool = AtomicBool::new(true);
+
+/// Rust threads currently inside (or about to enter) the interpreter.
+static ATTACHING: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs `f` (which attaches to the interpreter) unless the interpreter is exiting.
+/// Returns None when skipped.
+pub fn while_python_alive<R>(f: impl FnOnce() -> R) -> Option<R> {
+    ATTACHING.fetch_add(1, Ordering::SeqCst);
+    let result = if PY_ALIVE.load(Ordering::SeqCst) {
+        Some(f())
+    } else {
+        None
+    };
+    ATTACHING.fetch_sub(1, Ordering::SeqCst);
+    result
+}
+
+/// Called from `atexit`, before finalization: from now on Rust threads leave the interpreter
+/// alone, and the threads already inside get (up to 2 s) to leave. A foreign thread still
+/// attached when CPython finalizes would abort the process.
+#[pyfunction]
+pub fn _interpreter_exiting(py: Python<'_>) {
+    PY_ALIVE.store(false, Ordering::SeqCst);
+    py.detach(|| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while ATTACHING.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    });
 }
 
 /// The runtime type handed to pyo3-async-runtimes' generic bridge.
@@ -104,8 +139,12 @@ impl GenericRuntime for PidRuntime {
     where
         F: FnOnce() + Send + 'static,
     {
+        // The bridge only spawns blocking closures that attach to the interpreter (to set an
+        // asyncio future's result); skip them once the interpreter is exiting.
         match runtime() {
-            Ok(rt) => Join::Task(rt.spawn_blocking(f)),
+            Ok(rt) => Join::Task(rt.spawn_blocking(move || {
+                let _ = while_python_alive(f);
+            })),
             Err(_) => Join::Failed,
         }
     }

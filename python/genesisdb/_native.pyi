@@ -14,11 +14,15 @@ __all__ = [
     "LocalServer",
     "dumps",
     "loads",
+    "_interpreter_exiting",
     "__version__",
 ]
 
 def dumps(obj: Any) -> str:
     """Encodes a Python object to compact JSON text with the same rules as commit data."""
+
+def _interpreter_exiting() -> None:
+    """atexit hook: stops Rust threads from entering the exiting interpreter."""
 
 def loads(text: str) -> Any:
     """Decodes JSON text to Python objects (key order kept, big ints exact)."""
