@@ -368,6 +368,54 @@ proptest! {
     }
 
     #[test]
+    fn group_by_agrees_with_reference(rows in events(), filter in pred(), min_count in 0usize..3) {
+        let q = format!(
+            "STREAM e FROM events WHERE {} GROUP BY e.data.s HAVING COUNT() >= {min_count} MAP [e.data.s, COUNT(), SUM(e.data.n), MAX(e.data.t)]",
+            render(&filter)
+        );
+        let evs = to_events(&rows);
+        let got = common::run(&q, &evs);
+        // Reference: groups in order of first appearance; missing and null share a group.
+        let mut groups: Vec<(RV, Vec<usize>)> = Vec::new();
+        for (i, r) in rows.iter().enumerate() {
+            if !holds(&filter, r) {
+                continue;
+            }
+            let key = if r[1] == RV::Missing { RV::Null } else { r[1].clone() };
+            match groups.iter_mut().find(|(k, _)| ref_eq(k, &key)) {
+                Some((_, members)) => members.push(i),
+                None => groups.push((key, vec![i])),
+            }
+        }
+        let expected: Vec<Value> = groups
+            .into_iter()
+            .filter(|(_, m)| m.len() >= min_count)
+            .map(|(k, m)| {
+                let sum: f64 = m.iter().filter_map(|&i| rows[i][0].num()).sum();
+                let max = m
+                    .iter()
+                    .map(|&i| &rows[i][2])
+                    .filter(|v| !matches!(v, RV::Missing | RV::Null))
+                    .max_by(|a, b| ref_sort(a, b))
+                    .and_then(RV::to_json)
+                    .unwrap_or(Value::Null);
+                json!([k.to_json(), m.len(), sum, max])
+            })
+            .collect();
+        prop_assert_eq!(got.len(), expected.len(), "query: {}", q);
+        for (g, e) in got.iter().zip(&expected) {
+            prop_assert_eq!(&g[0], &e[0]);
+            prop_assert_eq!(&g[1], &e[1]);
+            prop_assert_eq!(g[2].as_f64(), e[2].as_f64());
+            // MAX over equal instants may pick another spelling: compare instants.
+            prop_assert!(
+                g[3] == e[3] || (g[3].is_string() && e[3].is_string() && instants_equal(&g[3], &e[3])),
+                "max {} vs {}", g[3], e[3]
+            );
+        }
+    }
+
+    #[test]
     fn parser_never_panics_on_arbitrary_text(s in "\\PC{0,200}") {
         exercise(&s);
     }
@@ -485,6 +533,11 @@ const BASES: &[&str] = &[
     "FROM e IN events WHERE e.type == 'x' ORDER BY e.time DESC TOP 5 PROJECT INTO { id: e.id, type: e.type }",
     "STREAM e FROM events WHERE e.data.n IN (1, 2) OR e.data.n BETWEEN 3 AND 4 MAP [e.data.n * 2 % 3, -e.data.n / 0]",
 ];
+
+fn instants_equal(a: &Value, b: &Value) -> bool {
+    let q = format!("STREAM e FROM events MAP {a} == {b}");
+    common::run(&q, &[common::event(0, "/x", "t", json!(0))]) == vec![json!(true)]
+}
 
 /// Parses `s`; when it parses, evaluates it over a few events and drains
 /// the rows. Must neither panic nor hang.
