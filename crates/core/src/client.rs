@@ -1,6 +1,5 @@
 //! The HTTP client: requests, error mapping, timeouts, retries, streaming bodies.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,8 +9,7 @@ use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::value::RawValue;
-use tokio::sync::mpsc;
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::error::{Error, PreconditionFailure, TimeoutKind};
@@ -21,6 +19,7 @@ use crate::event::{
 };
 use crate::ndjson::{EventParser, LineDecoder, LineParser, RowParser};
 use crate::observe::{ObserveSettings, Observer};
+use crate::queue::{queue, BatchStream, Producer, QUEUE_ITEMS};
 use crate::retry::Backoff;
 
 pub(crate) const ROUTE_PING: &str = "status/ping";
@@ -33,10 +32,6 @@ pub(crate) const ROUTE_Q: &str = "q";
 
 /// Error bodies are read up to this many bytes.
 const MAX_ERROR_BODY: usize = 64 * 1024;
-/// Batches buffered between a body reader task and its consumer.
-const CHANNEL_BATCHES: usize = 4;
-/// A reader task sends at most this many items per batch.
-const MAX_SEND_BATCH: usize = 4096;
 
 const NDJSON: &str = "application/x-ndjson";
 
@@ -485,25 +480,22 @@ impl Client {
         P: LineParser + Send + 'static,
         P::Item: Send + 'static,
     {
-        let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
         let stop = self.inner.cancel.child_token();
         let task_stop = stop.clone();
+        let (producer, consumer) = queue(QUEUE_ITEMS, stop, self.inner.cancel.clone());
         let limit = self.inner.config.request_timeout;
         let max_line = self.inner.config.max_line_bytes;
         tokio::spawn(async move {
-            let work = read_body(resp, route, parser, limit, max_line, &tx);
-            tokio::select! {
+            let result = tokio::select! {
                 biased;
-                _ = task_stop.cancelled() => {}
-                _ = tx.closed() => {}
-                r = work => {
-                    if let Err(e) = r {
-                        let _ = tx.send(Err(e)).await;
-                    }
-                }
+                _ = task_stop.cancelled() => None,
+                r = read_body(resp, route, parser, limit, max_line, &producer) => Some(r),
+            };
+            if let Some(r) = result {
+                producer.finish(r);
             }
         });
-        BatchStream::new(rx, stop.drop_guard(), self.inner.cancel.clone())
+        consumer
     }
 
     /// `GET status/ping`: the body text (`pong`). Retried.
@@ -655,137 +647,70 @@ impl Client {
     }
 }
 
-/// Reads a body chunk by chunk, decoding lines and sending batches.
+/// Reads a body chunk by chunk, decoding lines and handing them over.
 async fn read_body<P: LineParser>(
     mut resp: reqwest::Response,
     route: &'static str,
     mut parser: P,
     limit: Duration,
     max_line: usize,
-    tx: &mpsc::Sender<Result<Vec<P::Item>, Error>>,
+    producer: &Producer<P::Item>,
 ) -> Result<(), Error> {
     let mut decoder = LineDecoder::new(max_line);
+    let mut got_bytes = false;
+    pump(
+        &mut resp,
+        route,
+        limit,
+        TimeoutKind::Request,
+        &mut decoder,
+        &mut parser,
+        producer,
+        |_| {},
+        &mut got_bytes,
+    )
+    .await?;
     let mut out = Vec::new();
-    while let Some(chunk) = next_chunk(&mut resp, route, limit, TimeoutKind::Request).await? {
-        decoder
-            .feed(&chunk, &mut parser, &mut out)
-            .map_err(|e| e.into_error(route))?;
-        send_items(tx, &mut out).await?;
-    }
     decoder
         .finish(&mut parser, &mut out)
         .map_err(|e| e.into_error(route))?;
-    send_items(tx, &mut out).await
+    producer.push(&mut out).await
 }
 
-/// Sends the decoded items in batches of at most [`MAX_SEND_BATCH`]; `Err(Closed)` when the
-/// consumer is gone.
-pub(crate) async fn send_items<T>(
-    tx: &mpsc::Sender<Result<Vec<T>, Error>>,
-    out: &mut Vec<T>,
-) -> Result<(), Error> {
-    if out.is_empty() {
-        return Ok(());
-    }
-    if out.len() <= MAX_SEND_BATCH {
-        let batch = std::mem::take(out);
-        return tx.send(Ok(batch)).await.map_err(|_| Error::Closed);
-    }
-    let mut items = std::mem::take(out).into_iter();
+/// Reads `resp` until the end of its body (`Ok`; the decoder may still hold a last line
+/// without newline) or an error, decoding lines and pushing the items of every chunk into
+/// the queue (which waits while the consumer is behind). Items decoded before a bad line are
+/// handed over before the error is returned. `before_push` sees every batch first.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn pump<P, F>(
+    resp: &mut reqwest::Response,
+    route: &'static str,
+    limit: Duration,
+    kind: TimeoutKind,
+    decoder: &mut LineDecoder,
+    parser: &mut P,
+    producer: &Producer<P::Item>,
+    mut before_push: F,
+    got_bytes: &mut bool,
+) -> Result<(), Error>
+where
+    P: LineParser,
+    F: FnMut(&mut Vec<P::Item>),
+{
+    let mut out: Vec<P::Item> = Vec::new();
     loop {
-        let batch: Vec<T> = items.by_ref().take(MAX_SEND_BATCH).collect();
-        if batch.is_empty() {
-            return Ok(());
-        }
-        tx.send(Ok(batch)).await.map_err(|_| Error::Closed)?;
-    }
-}
-
-/// Consumer side of a reader task: batches arrive over a bounded channel, so the task stops
-/// reading the socket while batches are not taken. Dropping it stops the task.
-pub(crate) struct BatchStream<T> {
-    rx: mpsc::Receiver<Result<Vec<T>, Error>>,
-    pending: VecDeque<T>,
-    stashed: Option<Error>,
-    done: bool,
-    client_cancel: CancellationToken,
-    _stop: DropGuard,
-}
-
-impl<T> BatchStream<T> {
-    pub(crate) fn new(
-        rx: mpsc::Receiver<Result<Vec<T>, Error>>,
-        stop: DropGuard,
-        client_cancel: CancellationToken,
-    ) -> BatchStream<T> {
-        BatchStream {
-            rx,
-            pending: VecDeque::new(),
-            stashed: None,
-            done: false,
-            client_cancel,
-            _stop: stop,
-        }
-    }
-
-    fn take(&mut self, max: usize) -> Vec<T> {
-        if self.pending.len() <= max {
-            Vec::from(std::mem::take(&mut self.pending))
-        } else {
-            self.pending.drain(..max).collect()
-        }
-    }
-
-    /// Waits for at least one item, then returns every ready item up to `max`.
-    pub(crate) async fn next_batch(&mut self, max: usize) -> Result<Option<Vec<T>>, Error> {
-        let max = max.max(1);
-        loop {
-            if self.client_cancel.is_cancelled() {
-                self.done = true;
-                self.pending.clear();
-                return Err(Error::Closed);
-            }
-            if !self.pending.is_empty() {
-                break;
-            }
-            if let Some(e) = self.stashed.take() {
-                self.done = true;
-                return Err(e);
-            }
-            if self.done {
-                return Ok(None);
-            }
-            let next = tokio::select! {
-                biased;
-                _ = self.client_cancel.cancelled() => continue,
-                n = self.rx.recv() => n,
-            };
-            match next {
-                Some(Ok(batch)) => self.pending = VecDeque::from(batch),
-                Some(Err(e)) => {
-                    self.done = true;
-                    return Err(e);
+        match next_chunk(resp, route, limit, kind).await? {
+            Some(chunk) => {
+                *got_bytes |= !chunk.is_empty();
+                let fed = decoder.feed(&chunk, parser, &mut out);
+                if !out.is_empty() {
+                    before_push(&mut out);
+                    producer.push(&mut out).await?;
                 }
-                None => {
-                    self.done = true;
-                    return Ok(None);
-                }
+                fed.map_err(|e| e.into_error(route))?;
             }
+            None => return Ok(()),
         }
-        let mut out = self.take(max);
-        while out.len() < max && self.stashed.is_none() && !self.done {
-            match self.rx.try_recv() {
-                Ok(Ok(batch)) => {
-                    self.pending.extend(batch);
-                    let more = self.take(max - out.len());
-                    out.extend(more);
-                }
-                Ok(Err(e)) => self.stashed = Some(e),
-                Err(mpsc::error::TryRecvError::Empty) => break,
-                Err(mpsc::error::TryRecvError::Disconnected) => self.done = true,
-            }
-        }
-        Ok(Some(out))
     }
 }
 

@@ -14,6 +14,7 @@ pub mod error;
 pub mod event;
 pub mod ndjson;
 pub mod observe;
+mod queue;
 pub mod retry;
 
 pub use serde_json::value::RawValue;

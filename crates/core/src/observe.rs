@@ -5,14 +5,12 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use reqwest::Method;
-use tokio::sync::mpsc;
 
-use crate::client::{
-    next_chunk, send_items, subject_body, within, BatchStream, Client, Request, ROUTE_OBSERVE,
-};
+use crate::client::{pump, subject_body, within, Client, Request, ROUTE_OBSERVE};
 use crate::error::{Error, TimeoutKind};
 use crate::event::{Event, StreamOptions};
 use crate::ndjson::{EventParser, LineDecoder};
+use crate::queue::{queue, BatchStream, Producer, QUEUE_ITEMS};
 use crate::retry::backoff_delay;
 
 /// What a reconnect callback is told.
@@ -76,7 +74,7 @@ impl Observer {
     }
 }
 
-type Tx = mpsc::Sender<Result<Vec<Event>, Error>>;
+type Tx = Producer<Event>;
 
 pub(crate) async fn start(
     client: Client,
@@ -91,10 +89,9 @@ pub(crate) async fn start(
         ndjson: true,
     };
     let resp = client.open(&req).await?;
-    let (tx, rx) = mpsc::channel(4);
     let stop = client.cancel_token().child_token();
     let task_stop = stop.clone();
-    let client_cancel = client.cancel_token().clone();
+    let (producer, consumer) = queue(QUEUE_ITEMS, stop, client.cancel_token().clone());
     tokio::spawn(async move {
         let run = Run {
             client,
@@ -104,20 +101,16 @@ pub(crate) async fn start(
             last_id: None,
             seam: false,
         };
-        tokio::select! {
+        let result = tokio::select! {
             biased;
-            _ = task_stop.cancelled() => {}
-            _ = tx.closed() => {}
-            r = run.run(resp, &tx) => {
-                if let Err(e) = r {
-                    let _ = tx.send(Err(e)).await;
-                }
-            }
+            _ = task_stop.cancelled() => None,
+            r = run.run(resp, &producer) => Some(r),
+        };
+        if let Some(r) = result {
+            producer.finish(r);
         }
     });
-    Ok(Observer {
-        inner: BatchStream::new(rx, stop.drop_guard(), client_cancel),
-    })
+    Ok(Observer { inner: consumer })
 }
 
 struct Run {
@@ -243,54 +236,59 @@ impl Run {
     ) -> Result<(End, bool), Error> {
         let idle = self.client.config().observe_idle_timeout;
         let mut parser = EventParser;
-        let mut out: Vec<Event> = Vec::new();
         let mut got_bytes = false;
-        loop {
-            match next_chunk(resp, ROUTE_OBSERVE, idle, TimeoutKind::ObserveIdle).await {
-                Ok(Some(chunk)) => {
-                    got_bytes |= !chunk.is_empty();
-                    decoder
-                        .feed(&chunk, &mut parser, &mut out)
-                        .map_err(|e| e.into_error(ROUTE_OBSERVE))?;
-                    self.deliver(&mut out, tx).await?;
-                }
-                Ok(None) => {
-                    if decoder.has_partial() && self.settings.reconnect {
-                        // A body cut mid-line: the line will be replayed after reconnecting.
-                        return Ok((
-                            End::Dropped(Error::Transport {
-                                route: ROUTE_OBSERVE.to_owned(),
-                                message: "the observe response ended in the middle of a line"
-                                    .to_owned(),
-                            }),
-                            got_bytes,
-                        ));
-                    }
-                    decoder
-                        .finish(&mut parser, &mut out)
-                        .map_err(|e| e.into_error(ROUTE_OBSERVE))?;
-                    self.deliver(&mut out, tx).await?;
-                    return Ok((End::Finished, got_bytes));
-                }
-                Err(e @ (Error::Transport { .. } | Error::Timeout { .. })) => {
-                    return Ok((End::Dropped(e), got_bytes));
-                }
-                Err(e) => return Err(e),
+        let last_id = &mut self.last_id;
+        let seam = &mut self.seam;
+        let pumped = pump(
+            resp,
+            ROUTE_OBSERVE,
+            idle,
+            TimeoutKind::ObserveIdle,
+            decoder,
+            &mut parser,
+            tx,
+            |out| mark(last_id, seam, out),
+            &mut got_bytes,
+        )
+        .await;
+        match pumped {
+            Ok(()) => {}
+            Err(e @ (Error::Transport { .. } | Error::Timeout { .. })) => {
+                return Ok((End::Dropped(e), got_bytes));
             }
+            Err(e) => return Err(e),
+        }
+        if decoder.has_partial() && self.settings.reconnect {
+            // A body cut mid-line: the line is replayed after reconnecting.
+            return Ok((
+                End::Dropped(Error::Transport {
+                    route: ROUTE_OBSERVE.to_owned(),
+                    message: "the observe response ended in the middle of a line".to_owned(),
+                }),
+                got_bytes,
+            ));
+        }
+        let mut out = Vec::new();
+        decoder
+            .finish(&mut parser, &mut out)
+            .map_err(|e| e.into_error(ROUTE_OBSERVE))?;
+        mark(&mut self.last_id, &mut self.seam, &mut out);
+        tx.push(&mut out).await?;
+        Ok((End::Finished, got_bytes))
+    }
+}
+
+/// Before a batch is handed over: drops a repeated lower bound event at the reconnect seam and
+/// records the id of the last event as the resume point.
+fn mark(last_id: &mut Option<String>, seam: &mut bool, out: &mut Vec<Event>) {
+    if *seam && !out.is_empty() {
+        *seam = false;
+        if out[0].id.is_some() && out[0].id == *last_id {
+            log::debug!("genesisdb: observe dropped a repeated lower bound event");
+            out.remove(0);
         }
     }
-
-    async fn deliver(&mut self, out: &mut Vec<Event>, tx: &Tx) -> Result<(), Error> {
-        if self.seam && !out.is_empty() {
-            self.seam = false;
-            if out[0].id.is_some() && out[0].id == self.last_id {
-                log::debug!("genesisdb: observe dropped a repeated lower bound event");
-                out.remove(0);
-            }
-        }
-        if let Some(id) = out.iter().rev().find_map(|e| e.id.as_ref()) {
-            self.last_id = Some(id.clone());
-        }
-        send_items(tx, out).await
+    if let Some(id) = out.iter().rev().find_map(|e| e.id.as_ref()) {
+        *last_id = Some(id.clone());
     }
 }

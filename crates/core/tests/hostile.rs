@@ -761,3 +761,38 @@ fn ca_file_is_loaded_or_refused() -> R<()> {
     assert!(matches!(Client::new(config), Err(Error::InvalidConfig(_))));
     Ok(())
 }
+
+/// A server that flushes every event as its own HTTP chunk: while the consumer is busy the
+/// decoded events accumulate, so one `next_batch` hands over many of them (one crossing into
+/// Python per batch, not per event).
+#[tokio::test]
+async fn per_event_chunks_are_batched() -> R<()> {
+    let s = serve(|_, mut st| async move {
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n";
+        if st.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        for i in 0..3000 {
+            let line = format!("{{\"id\":\"{i}\",\"type\":\"t\"}}\n");
+            let chunk = format!("{:x}\r\n{line}\r\n", line.len());
+            if st.write_all(chunk.as_bytes()).await.is_err() {
+                return;
+            }
+            let _ = st.flush().await;
+        }
+        let _ = st.write_all(b"0\r\n\r\n").await;
+        let _ = st.shutdown().await;
+    })
+    .await?;
+    let c = client(&s.url)?;
+    let mut it = c.iter_events("/", &StreamOptions::default()).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let first = it.next_batch(100_000).await?.map(|b| b.len()).unwrap_or(0);
+    assert!(first >= 100, "first batch held only {first} events");
+    let mut total = first;
+    while let Some(b) = it.next_batch(100_000).await? {
+        total += b.len();
+    }
+    assert_eq!(total, 3000);
+    Ok(())
+}
