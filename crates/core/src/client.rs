@@ -193,6 +193,13 @@ pub(crate) async fn cancellable<T>(
     }
 }
 
+/// `now + limit`, or far in the future when that overflows.
+fn deadline_after(limit: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(limit)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
 /// Runs `fut` within `limit`, else a timeout error of `kind`.
 pub(crate) async fn within<T>(
     limit: Duration,
@@ -418,11 +425,22 @@ impl Client {
         let limit = self.inner.config.request_timeout;
         let route = req.route;
         let fut = self.with_retry(route, safety, || async {
-            within(limit, route, TimeoutKind::Request, async {
-                let resp = self.send_once(&req).await?;
-                resp.bytes().await.map_err(|e| map_reqwest(route, e))
-            })
-            .await
+            let deadline = deadline_after(limit);
+            let resp = match tokio::time::timeout_at(deadline, self.send_once(&req)).await {
+                Ok(r) => r?,
+                Err(_) => return Err(timeout_err(route, TimeoutKind::Request)),
+            };
+            match safety {
+                Safety::Read => match tokio::time::timeout_at(deadline, resp.bytes()).await {
+                    Ok(r) => r.map_err(|e| map_reqwest(route, e)),
+                    Err(_) => Err(timeout_err(route, TimeoutKind::Request)),
+                },
+                // The 2xx status is the answer; a body (ignored in v1) cannot undo it.
+                Safety::Write => {
+                    let _ = tokio::time::timeout_at(deadline, resp.bytes()).await;
+                    Ok(Bytes::new())
+                }
+            }
         });
         cancellable(&self.inner.cancel, fut).await
     }

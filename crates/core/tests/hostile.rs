@@ -796,3 +796,21 @@ async fn per_event_chunks_are_batched() -> R<()> {
     assert_eq!(total, 3000);
     Ok(())
 }
+
+/// A 2xx is the answer of a commit: a body that breaks off afterwards does not turn a stored
+/// commit into an error (which would invite a duplicate commit).
+#[tokio::test]
+async fn commit_success_with_a_broken_body_is_success() -> R<()> {
+    let s = serve(|_, mut st| async move {
+        let _ = st
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"ok\":")
+            .await;
+        let _ = st.shutdown().await;
+    })
+    .await?;
+    let c = client(&s.url)?;
+    c.commit_events(&[event()?], &[]).await?;
+    c.erase_data("/a").await?;
+    assert_eq!(s.count(), 2);
+    Ok(())
+}
