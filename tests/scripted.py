@@ -255,9 +255,11 @@ class ScriptedServer:
     False closes it at once without reading anything.
     """
 
-    def __init__(self, handler: Handler, on_connect: Optional[Callable[[Conn], bool]] = None):
+    def __init__(self, handler: Handler, on_connect: Optional[Callable[[Conn], bool]] = None,
+                 ssl_context=None):
         self.handler = handler
         self.on_connect = on_connect
+        self.ssl_context = ssl_context
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", 0))
@@ -273,11 +275,13 @@ class ScriptedServer:
         self.threads: List[threading.Thread] = []
         self.conns: List[Conn] = []
         self.errors: List[BaseException] = []
+        self.tls_failures: List[BaseException] = []
         self.accept_thread = threading.Thread(target=self._accept_loop, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def __enter__(self) -> "ScriptedServer":
         self.accept_thread.start()
@@ -310,6 +314,15 @@ class ScriptedServer:
 
     def _serve(self, conn: Conn) -> None:
         try:
+            if self.ssl_context is not None:
+                conn.sock.settimeout(10)
+                try:
+                    conn.sock = self.ssl_context.wrap_socket(conn.sock, server_side=True)
+                except OSError as exc:  # handshake refused by the client
+                    with self.changed:
+                        self.tls_failures.append(exc)
+                        self.changed.notify_all()
+                    return
             if self.on_connect is not None and not self.on_connect(conn):
                 return
             while not self.stopping.is_set():
