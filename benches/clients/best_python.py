@@ -4,8 +4,8 @@ One pooled `aiohttp.ClientSession` for the client's whole life (keep-alive, no p
 setup), `orjson` for both directions, bodies sent as pre-encoded bytes, and NDJSON parsed
 with as few Python-level steps per line as we found:
 
-* stream / q: the whole body is read, then decoded by ONE `orjson.loads` call over the
-  lines joined into a JSON array (falls back to one call per line if a line is unusual);
+* stream / q: the whole body is read, then one `orjson.loads` per line in a list
+  comprehension (a tolerant loop only if a line is unusual);
 * iter: chunks of 1 MiB split on b'\\n', one `orjson.loads` per line, memory bounded;
 * observe: `iter_any()` so each line is handled as soon as its bytes arrive.
 
@@ -29,12 +29,10 @@ def _is_heartbeat(obj: Any) -> bool:
 
 def decode_ndjson(body: bytes) -> list:
     """All values of an NDJSON body (blank lines, CRLF and heartbeats tolerated)."""
-    body = body.strip()
-    if not body:
-        return []
     try:
-        # One C call for the whole body: the fastest way we found in pure Python.
-        return _loads(b"[" + body.replace(b"\n", b",") + b"]")
+        # One orjson call per line in a comprehension: as fast as joining the lines into one
+        # JSON array and decoding that once (measured), and it never copies the body.
+        return [_loads(line) for line in body.splitlines() if line]
     except orjson.JSONDecodeError:
         out = []
         for line in body.splitlines():
