@@ -346,22 +346,38 @@ async fn close_ends_calls_and_streams() -> R<()> {
 }
 
 #[tokio::test]
-async fn dropped_observers_release_connections() -> R<()> {
+async fn dropped_observers_release_connections_and_tasks() -> R<()> {
     let srv = server().await?;
     let c = client(&srv.url())?;
-    for _ in 0..50 {
+    assert_eq!(c.ping().await?, "pong");
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let baseline = metrics.num_alive_tasks();
+    let mut open = Vec::new();
+    for i in 0..200 {
         let o = c
             .observe_events("/", &StreamOptions::default(), ObserveSettings::default())
             .await?;
-        drop(o);
+        if i % 2 == 0 {
+            drop(o);
+        } else {
+            open.push(o);
+        }
     }
-    for _ in 0..100 {
-        if srv.open_observers() == 0 {
+    assert!(metrics.num_alive_tasks() > baseline + 100);
+    drop(open);
+    for _ in 0..200 {
+        if srv.open_observers() == 0 && metrics.num_alive_tasks() <= baseline {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert_eq!(srv.open_observers(), 0);
+    assert!(
+        metrics.num_alive_tasks() <= baseline,
+        "{} tasks alive, {baseline} before",
+        metrics.num_alive_tasks()
+    );
+    assert_eq!(c.ping().await?, "pong");
     srv.shutdown().await;
     Ok(())
 }
