@@ -33,25 +33,42 @@ struct Args {
     heartbeat_ms: u64,
 }
 
-async fn wait_for_signal() {
+/// Installs the SIGINT/SIGTERM handlers now (before the ready line is
+/// printed) and returns a future that completes on the first signal.
+fn signals() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            let t = async {
+                match term {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+            };
+            let i = async {
+                match int {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = t => {}
+                _ = i => {}
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -72,6 +89,7 @@ async fn main() -> ExitCode {
         data_dir: args.data_dir,
         heartbeat: Duration::from_millis(args.heartbeat_ms.max(1)),
     };
+    let stop = signals();
     let server = match genesisdb_server::start(config).await {
         Ok(s) => s,
         Err(e) => {
@@ -84,7 +102,7 @@ async fn main() -> ExitCode {
         let _ = writeln!(out, "Genesis DB local server listening on {}", server.url());
         let _ = out.flush();
     }
-    wait_for_signal().await;
+    stop.await;
     server.shutdown().await;
     ExitCode::SUCCESS
 }

@@ -462,3 +462,31 @@ async fn sixty_four_concurrent_committers_stream_back_exactly_once_in_order() {
     let h = harness_with(config(dir.path())).await;
     h.assert_audit_passes(64 * 5).await;
 }
+
+#[tokio::test]
+async fn sigterm_stops_the_binary_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url) = spawn_bin(dir.path()).await;
+    let r = reqwest::Client::new()
+        .post(format!("{url}/api/v1/commit"))
+        .bearer_auth(TOKEN)
+        .body(json!({"events": [ev("/t", "t", json!({"m": 1}))]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let pid = child.id().expect("pid").to_string();
+    let st = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("stops")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let (mut child, url) = spawn_bin(dir.path()).await;
+    assert_eq!(client_harness(&url).stream_all().await.len(), 1);
+    child.kill().await.unwrap();
+}
