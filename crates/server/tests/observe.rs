@@ -237,8 +237,8 @@ async fn a_slow_reader_never_blocks_commits_or_other_readers_and_closing_frees_i
         .await
         .unwrap();
     let mut fast = Lines::open(&h, json!({"subject": "/"})).await;
-    let blob = "z".repeat(4000);
-    let n = 1500; // ~6 MB: far more than the socket buffers hold
+    let blob = "z".repeat(9000);
+    let n = 1500; // ~14 MB: more than the loopback socket buffers hold
     let url = h.url.clone();
     let committer = tokio::spawn(async move {
         let http = reqwest::Client::new();
