@@ -1,7 +1,8 @@
 //! Parses arbitrary bytes as a query; when it parses, evaluates it over a
 //! few events. Run: `cd crates/gdbql/fuzz && cargo fuzz run parse_eval`
-//! (on a stable toolchain prefix `RUSTC_BOOTSTRAP=1`). Seed it with the
-//! regression corpus: `cargo fuzz run parse_eval ../tests/corpus`.
+//! (on a stable toolchain prefix `RUSTC_BOOTSTRAP=1`). Seed it by copying
+//! `../tests/corpus/*.txt` into `corpus/parse_eval/` (git-ignored) first;
+//! libFuzzer writes new inputs into its first corpus directory.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
