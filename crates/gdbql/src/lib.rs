@@ -12,6 +12,38 @@
 //! - `is_truthy(&Value) -> bool` (false, 0, "", null are falsy).
 //! - `Error` has `line`, `column`, `message` and displays as
 //!   `line L, column C: message`.
+//!
+//! Additions: [`Query::holds_over`] (the `isQueryResultTrue` rule),
+//! [`Query::is_aggregate`], [`Query::alias`].
+//!
+//! Modules: `lexer` (tokens with positions), `parser` (recursive descent to
+//! the `ast`, with depth limits), `eval` (expressions over one event or one
+//! group), `value` (numbers, time strings, equality and ordering).
+//!
+//! ```
+//! use serde_json::json;
+//!
+//! let events = vec![
+//!     json!({"subject": "/user/1", "type": "added", "data": {"amount": 2}}),
+//!     json!({"subject": "/user/1/x", "type": "added", "data": {"amount": 3.5}}),
+//!     json!({"subject": "/user/10", "type": "added", "data": {"amount": 9}}),
+//! ];
+//! let q = genesisdb_gdbql::parse(
+//!     "STREAM e FROM events WHERE e.subject UNDER '/user/1' MAP SUM(e.data.amount)",
+//! )?;
+//! let rows: Vec<_> = q.rows(events.iter()).collect::<Result<_, _>>()?;
+//! assert_eq!(rows, vec![json!(5.5)]);
+//!
+//! let guard = genesisdb_gdbql::parse("STREAM e FROM events MAP COUNT() < 3")?;
+//! assert!(!guard.holds_over(events.iter())?);
+//!
+//! let err = genesisdb_gdbql::parse("STREAM e FROM events WHERE").err();
+//! assert_eq!(
+//!     err.map(|e| e.to_string()).as_deref(),
+//!     Some("line 1, column 27: expected an expression, found end of query")
+//! );
+//! # Ok::<(), genesisdb_gdbql::Error>(())
+//! ```
 
 mod ast;
 mod eval;
