@@ -416,6 +416,60 @@ proptest! {
     }
 
     #[test]
+    fn integer_arithmetic_agrees_with_reference(
+        a in any::<i64>(),
+        b in any::<i64>(),
+        op in prop::sample::select(vec!["+", "-", "*", "%"]),
+    ) {
+        // Parenthesised so that negative literals are plain unary minus.
+        let q = format!("STREAM e FROM events MAP ({a}) {op} ({b})");
+        let got = common::run(&q, &[common::event(0, "/x", "t", json!(0))]);
+        let (x, y) = (a as i128, b as i128);
+        let exact = match op {
+            "+" => Some(x + y),
+            "-" => Some(x - y),
+            "*" => Some(x * y),
+            _ => (y != 0).then(|| x % y),
+        };
+        let expected = match exact {
+            None => Value::Null,
+            Some(r) => match (i64::try_from(r), u64::try_from(r)) {
+                (Ok(i), _) => json!(i),
+                (_, Ok(u)) => json!(u),
+                _ => json!(r as f64),
+            },
+        };
+        prop_assert_eq!(got, vec![expected], "query: {}", q);
+    }
+
+    #[test]
+    fn time_comparison_uses_instants_across_offsets_and_precision(
+        s1 in 0i64..200_000, n1 in 0u32..1_000_000_000, o1 in -14i64..15, p1 in 0usize..10,
+        s2 in 0i64..200_000, n2 in 0u32..1_000_000_000, o2 in -14i64..15, p2 in 0usize..10,
+    ) {
+        // Truncate the fractions to the written precision first.
+        let trunc = |n: u32, p: usize| n / 10u32.pow(9 - p as u32) * 10u32.pow(9 - p as u32);
+        let (n1, n2) = (trunc(n1, p1), trunc(n2, p2));
+        let fmt = |secs: i64, nanos: u32, off_h: i64, prec: usize| -> String {
+            let local = 1_700_000_000 + secs + off_h * 3600;
+            let t = time::OffsetDateTime::from_unix_timestamp(local).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+            let frac = if prec == 0 { String::new() } else { format!(".{}", &format!("{nanos:09}")[..prec]) };
+            let off = if off_h == 0 { "Z".to_string() } else { format!("{}{:02}:00", if off_h < 0 { '-' } else { '+' }, off_h.abs()) };
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{frac}{off}",
+                t.year(), t.month() as u8, t.day(), t.hour(), t.minute(), t.second()
+            )
+        };
+        let a = fmt(s1, n1, o1, p1);
+        let b = fmt(s2, n2, o2, p2);
+        let ra = (s1 as i128) * 1_000_000_000 + n1 as i128;
+        let rb = (s2 as i128) * 1_000_000_000 + n2 as i128;
+        let q = format!("STREAM e FROM events MAP ['{a}' < '{b}', '{a}' == '{b}', '{a}' >= '{b}']");
+        let got = common::run(&q, &[common::event(0, "/x", "t", json!(0))]);
+        prop_assert_eq!(got, vec![json!([ra < rb, ra == rb, ra >= rb])], "query: {}", q);
+    }
+
+    #[test]
     fn parser_never_panics_on_arbitrary_text(s in "\\PC{0,200}") {
         exercise(&s);
     }
