@@ -490,6 +490,10 @@ def main() -> int:
             cspec = dict(spec)
             if c == "official" and w in ("w4_seq", "w4_conc"):
                 cspec["size"] = max(64, int(spec["size"] * sizes["official_commits"]))
+            if c == "official" and w == "w5_one":
+                cspec["size"] = min(spec["size"], max(200, int(spec["size"] * sizes["official_commits"])))
+            if c == "official" and w == "w3" and not args.quick:
+                cspec["reps"] = 1  # a list of 1M CloudEvents: ~1 min and several GB per run
             t0 = time.perf_counter()
             res = run_client(c, cspec, server, rust_bin, args.timeout)
             results[w][c] = res
