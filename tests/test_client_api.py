@@ -261,12 +261,19 @@ def big_stream_server(n_events: int, payload: int):
     def handler(conn, req):
         conn.start_chunked(200)
         try:
+            buf = []
+            size = 0
             for i in range(n_events):
                 if req.path.endswith("/q"):
                     line = json.dumps({"i": i, "blob": blob})
                 else:
                     line = json.dumps(stored_event(i, data={"i": i, "blob": blob}))
-                conn.chunk(line + "\n")
+                buf.append(line + "\n")
+                size += len(line) + 1
+                if size >= 65536:
+                    conn.chunk("".join(buf))
+                    buf, size = [], 0
+            conn.chunk("".join(buf))
             conn.end_chunked()
         except Exception:
             return False
@@ -277,10 +284,12 @@ def big_stream_server(n_events: int, payload: int):
 
 @pytest.mark.parametrize("kind", ["events", "query"])
 async def test_iter_bounded_memory(kind):
-    # 8000 x 4 KiB = ~32 MiB of body. While the consumer holds still after the first item, the
-    # client must stop reading the socket, so the server cannot have written the whole body.
-    n, size = 8000, 4096
-    total = n * (size + 300)
+    # 60,000 events of ~700 bytes = ~40 MiB of body. While the consumer holds still after the
+    # first item, the client must stop reading the socket (a bounded number of events held),
+    # so the server cannot have written the whole body.
+    n, size = 60_000, 300
+    line = len(json.dumps(stored_event(0, data={"i": 0, "blob": "x" * size}))) + 1
+    total = n * line
     with big_stream_server(n, size) as srv:
         c = make_client(srv.url)
         it = c.iter_events("/big") if kind == "events" else c.iter_query("STREAM e FROM events MAP e.data")
@@ -509,3 +518,147 @@ async def test_events_from_local_server_compare_equal(client):
     b = await client.stream_events("/eq")
     assert a == b
     assert pickle.loads(pickle.dumps(a)) == a
+
+
+# ---- more data shapes and volumes ------------------------------------------------------------
+
+async def test_data_that_looks_like_a_heartbeat_is_an_event(client):
+    # only a whole line {"payload":""} is a heartbeat; an event's data may be anything
+    await client.commit_events([ev("/hb", data={"payload": ""}), ev("/hb", data={"payload": "", "x": 1})])
+    got = await client.stream_events("/hb")
+    assert [e.data for e in got] == [{"payload": ""}, {"payload": "", "x": 1}]
+    # (A query row that is exactly {"payload": ""} IS dropped: decisions.md makes the heartbeat
+    # rule part of all NDJSON reading, q included, so such a row cannot be told apart.)
+    rows = await client.query_events("STREAM e FROM events WHERE e.subject == '/hb' ORDER BY e.time MAP e.data")
+    assert rows == [{"payload": "", "x": 1}]
+
+
+async def test_unicode_subjects_and_types(client):
+    subject = "/kunde/m\u00fcller/\u2603"
+    await client.commit_events([ev(subject, "io.genesisdb.\u00e4nderung", {"k": "v"})])
+    got = await client.stream_events("/kunde")
+    assert [(e.subject, e.type) for e in got] == [(subject, "io.genesisdb.\u00e4nderung")]
+    await client.erase_data(subject)
+
+
+async def test_largest_valid_event_round_trips(client):
+    blob = "\u00e9" * (30 * 1024)  # 60 KiB of UTF-8 in one event, under the 64 KiB limit
+    await client.commit_events([ev("/big", data={"blob": blob})])
+    (e,) = await client.stream_events("/big")
+    assert e.data["blob"] == blob
+
+
+async def test_many_events_in_order(client):
+    for batch in range(4):
+        await client.commit_events([ev(f"/many/{i % 7}", data={"i": batch * 500 + i}) for i in range(500)])
+    events = await client.stream_events("/many")
+    assert [e.data["i"] for e in events] == list(range(2000))
+    assert len({e.id for e in events}) == 2000
+    # the hash chain links every event to the one before
+    for a, b in zip(events, events[1:]):
+        assert b.predecessorhash == a.hash
+    n = 0
+    async for e in client.iter_events("/many"):
+        assert e.data["i"] == n
+        n += 1
+    assert n == 2000
+
+
+async def test_scalar_query_rows(client):
+    await client.commit_events([ev("/cnt/1"), ev("/cnt/2")])
+    assert await client.query_events("STREAM e FROM events WHERE e.subject UNDER '/cnt' MAP COUNT()") == [2]
+    assert await client.query_events("STREAM e FROM events WHERE e.subject UNDER '/cnt' MAP COUNT() == 2") == [True]
+
+
+# ---- observe: replay, seam, errors ------------------------------------------------------------
+
+async def test_observe_replays_many_then_goes_live(client):
+    for batch in range(3):
+        await client.commit_events([ev("/rp", data={"i": batch * 1000 + i}) for i in range(1000)])
+    first = (await client.stream_events("/rp"))[0]
+    it = client.observe_events("/rp", {"lower_bound": first.id, "include_lower_bound_event": True})
+    got = await collect(it, 3000, timeout=60)
+    assert [e.data["i"] for e in got] == list(range(3000))
+    await client.commit_events([ev("/rp", data={"i": 3000 + i}) for i in range(10)])
+    got = await collect(it, 10)
+    assert [e.data["i"] for e in got] == list(range(3000, 3010))
+    await it.aclose()
+
+
+async def test_observe_seam_with_commits_racing_the_replay(client):
+    await client.commit_events([ev("/seam", data={"i": -1})])
+    seed = (await client.stream_events("/seam"))[0].id
+    await client.commit_events([ev("/seam", data={"i": i}) for i in range(500)])
+    done = asyncio.Event()
+
+    async def committer():
+        i = 500
+        while not done.is_set() and i < 800:
+            await client.commit_events([ev("/seam", data={"i": i})])
+            i += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(committer())
+    it = client.observe_events("/seam", {"lower_bound": seed})
+    try:
+        got = await collect(it, 700, timeout=60)
+    finally:
+        done.set()
+        await task
+    assert [e.data["i"] for e in got] == list(range(700))  # no gap, no duplicate
+    await it.aclose()
+
+
+async def test_observe_bad_lower_bound_fails_at_once(client):
+    it = client.observe_events("/", {"lower_bound": "no-such-event"})
+    with pytest.raises(E.BadRequestError) as info:
+        await asyncio.wait_for(it.__anext__(), 20)
+    assert info.value.status == 400
+    assert "observe" in info.value.route
+
+
+async def test_observe_wrong_token_fails_at_once(server):
+    c = make_client(server.url, token="wrong")
+    with pytest.raises(E.AuthenticationError):
+        await asyncio.wait_for(collect(c.observe_events("/"), 1), 20)
+    await c.aclose()
+
+
+# ---- event loops -------------------------------------------------------------------------------
+
+def test_one_client_across_event_loops(server):
+    c = Client(server.client_config())  # created outside any loop
+
+    async def use(i):
+        await c.commit_events([ev("/loops", data={"i": i})])
+        return len(await c.stream_events("/loops"))
+
+    assert asyncio.run(use(0)) == 1
+    assert asyncio.run(use(1)) == 2
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(use(2)) == 3
+    finally:
+        loop.close()
+    c.close()
+
+
+def test_clients_in_threads(server):
+    import threading
+
+    results = []
+
+    def worker(i):
+        async def run():
+            async with Client(server.client_config()) as c:
+                await c.commit_events([ev(f"/threads/{i}", data={"i": i})])
+                return len(await c.stream_events(f"/threads/{i}"))
+
+        results.append(asyncio.run(run()))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == [1] * 8

@@ -875,3 +875,131 @@ async def test_token_never_in_repr_errors_or_logs(server, caplog):
         if rec.levelno >= logging.INFO and rec.name.startswith("genesisdb"):
             assert marker not in msg, msg
     assert records, "no log record from the genesisdb logger (retries and errors should be logged)"
+
+
+# ---- observe reconnect details -----------------------------------------------------------------
+
+async def test_observe_reconnect_before_any_event_keeps_original_options():
+    bodies = []
+
+    def handler(conn, req):
+        bodies.append(req.json())
+        conn.start_chunked(200)
+        if len(bodies) == 1:
+            return False  # dropped before any event
+        conn.chunk(json.dumps(stored_event(5)) + "\n")
+        conn.wait_peer_close(timeout=60)
+        return False
+
+    with ScriptedServer(handler) as srv:
+        c = make_client(srv.url, retry_backoff=0.01)
+        opts = {"lower_bound": "L", "include_lower_bound_event": True, "upper_bound": "U"}
+        got = await collect(c.observe_events("/test", opts), 1)
+        assert got[0].id == stored_event(5)["id"]
+        assert bodies[1] == bodies[0] == {
+            "subject": "/test",
+            "options": {"lowerBound": "L", "includeLowerBoundEvent": True, "upperBound": "U"},
+        }
+        await c.aclose()
+
+
+async def test_observe_reconnect_keeps_other_options():
+    bodies = []
+
+    def handler(conn, req):
+        bodies.append(req.json())
+        conn.start_chunked(200)
+        conn.chunk(json.dumps(stored_event(len(bodies))) + "\n")
+        if len(bodies) == 1:
+            return False
+        conn.wait_peer_close(timeout=60)
+        return False
+
+    with ScriptedServer(handler) as srv:
+        c = make_client(srv.url, retry_backoff=0.01)
+        got = await collect(c.observe_events("/test", {"latest_by_event_type": "T", "upper_bound": "U"}), 2)
+        assert [e.id for e in got] == [stored_event(1)["id"], stored_event(2)["id"]]
+        assert bodies[1]["options"] == {"lowerBound": stored_event(1)["id"], "includeLowerBoundEvent": False,
+                                        "upperBound": "U", "latestByEventType": "T"}
+        await c.aclose()
+
+
+async def test_observe_reconnect_survives_503_then_resumes():
+    def handler(conn, req):
+        n = len(conn.server.requests)
+        if n == 1:
+            conn.start_chunked(200)
+            conn.chunk(json.dumps(stored_event(1)) + "\n")
+            return False
+        if n in (2, 3):
+            return conn.respond(503, "restarting", content_type="text/plain")
+        conn.start_chunked(200)
+        conn.chunk(json.dumps(stored_event(2)) + "\n")
+        conn.wait_peer_close(timeout=60)
+        return False
+
+    with ScriptedServer(handler) as srv:
+        c = make_client(srv.url, retry_backoff=0.01)
+        infos = []
+        got = await collect(c.observe_events("/test", on_reconnect=infos.append), 2)
+        assert [e.id for e in got] == [stored_event(1)["id"], stored_event(2)["id"]]
+        assert len(srv.requests) == 4
+        assert infos and all(i.last_event_id == stored_event(1)["id"] for i in infos)
+        assert all(isinstance(i.reason, str) and i.attempt >= 1 for i in infos)
+        await c.aclose()
+
+
+async def test_observe_reconnect_stops_on_auth_error():
+    def handler(conn, req):
+        if len(conn.server.requests) == 1:
+            conn.start_chunked(200)
+            conn.chunk(json.dumps(stored_event(1)) + "\n")
+            return False
+        return conn.respond(401, '{"error":"unauthorized","message":"bad token"}')
+
+    with ScriptedServer(handler) as srv:
+        c = make_client(srv.url, retry_backoff=0.01)
+        got = []
+        with pytest.raises(E.AuthenticationError):
+            async def run():
+                async for e in c.observe_events("/test"):
+                    got.append(e)
+            await asyncio.wait_for(run(), 20)
+        assert len(got) == 1
+        assert len(srv.requests) == 2  # no endless reconnect loop on a 401
+        await c.aclose()
+
+
+async def test_cancel_stream_mid_body_closes_connection():
+    def handler(conn, req):
+        conn.start_chunked(200)
+        conn.chunk(json.dumps(stored_event(1)) + "\n")
+        conn.chunk(json.dumps(stored_event(2))[:20])
+        conn.wait_peer_close(timeout=60)
+        return False
+
+    with ScriptedServer(handler) as srv:
+        c = make_client(srv.url, timeout=60)
+        task = asyncio.create_task(c.stream_events("/test"))
+        assert await asyncio.to_thread(srv.wait_for, lambda: srv.bytes_sent > 0, 10)
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await asyncio.to_thread(srv.wait_for, lambda: srv.closed_by_peer >= 1, 10)
+        await c.aclose()
+
+
+async def test_timeout_mid_body():
+    def handler(conn, req):
+        conn.start_chunked(200)
+        conn.chunk(json.dumps(stored_event(1)) + "\n")
+        conn.wait_peer_close(timeout=60)  # the rest never comes
+        return False
+
+    with ScriptedServer(handler) as srv:
+        c = make_client(srv.url, timeout=0.5, retries=0)
+        with pytest.raises(E.TimeoutError):
+            await asyncio.wait_for(c.stream_events("/test"), 20)
+        assert await asyncio.to_thread(srv.wait_for, lambda: srv.closed_by_peer >= 1, 10)
+        await c.aclose()
