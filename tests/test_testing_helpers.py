@@ -55,14 +55,16 @@ async def test_fresh_store_per_server():
 async def test_stop_and_restart_keep_port_and_data_dir(tmp_path):
     with local_server(data_dir=str(tmp_path)) as srv:
         url = srv.url
-        c = Client(srv.client_config(), retries=0)
-        await c.commit_events([EV, EV])
-        before = await c.stream_events("/")
+        async with Client(srv.client_config()) as c:
+            await c.commit_events([EV, EV])
+            before = await c.stream_events("/")
         srv.stop()
-        with pytest.raises(E.ConnectError):
-            await c.ping()
+        async with Client(srv.client_config(), retries=0) as fresh:
+            with pytest.raises(E.ConnectError):
+                await fresh.ping()
         srv.restart()
         assert srv.url == url
+        c = Client(srv.client_config())
         after = await c.stream_events("/")
         assert after == before
         await c.commit_events([EV])
