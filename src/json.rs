@@ -7,15 +7,36 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString};
 use pyo3::IntoPyObjectExt;
+use std::sync::{Mutex, MutexGuard};
 
 /// Deepest nesting accepted (a guard against stack exhaustion on hostile input).
 const MAX_DEPTH: usize = 512;
+
+/// Object keys repeat across events: a small cache of key strings (like jiter's) saves
+/// creating the same Python str again and again.
+const KEY_SLOTS: usize = 2048;
+const MAX_CACHED_KEY: usize = 48;
+
+type KeySlots = Vec<Option<(Box<str>, Py<PyString>)>>;
+static KEY_CACHE: Mutex<KeySlots> = Mutex::new(Vec::new());
+
+fn key_hash(s: &[u8]) -> usize {
+    // FNV-1a
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h as usize) & (KEY_SLOTS - 1)
+}
 
 struct Parser<'a, 'py> {
     py: Python<'py>,
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
+    /// The key cache, when this thread got it (never waited for: see `parse`).
+    keys: Option<MutexGuard<'static, KeySlots>>,
 }
 
 fn err(msg: &str, pos: usize) -> PyErr {
@@ -24,11 +45,20 @@ fn err(msg: &str, pos: usize) -> PyErr {
 
 /// Parses one JSON document into Python objects.
 pub fn parse<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    // try_lock, never lock: waiting for the cache while holding the GIL could deadlock with
+    // a thread that holds the cache and waits for the GIL.
+    let mut keys = KEY_CACHE.try_lock().ok();
+    if let Some(k) = keys.as_mut() {
+        if k.is_empty() {
+            k.resize_with(KEY_SLOTS, || None);
+        }
+    }
     let mut p = Parser {
         py,
         text,
         bytes: text.as_bytes(),
         pos: 0,
+        keys,
     };
     p.ws();
     let v = p.value(0)?;
@@ -98,7 +128,7 @@ impl<'a, 'py> Parser<'a, 'py> {
             if self.peek() != Some(b'"') {
                 return Err(err("expected a string key", self.pos));
             }
-            let key = self.string()?;
+            let key = self.key()?;
             self.ws();
             if self.peek() != Some(b':') {
                 return Err(err("expected ':'", self.pos));
@@ -150,6 +180,40 @@ impl<'a, 'py> Parser<'a, 'py> {
         let v = u32::from_str_radix(s, 16).map_err(|_| err("bad \\u escape", self.pos))?;
         self.pos += 4;
         Ok(v)
+    }
+
+    /// An object key: like `string`, through the key cache for short keys without escapes.
+    fn key(&mut self) -> PyResult<Bound<'py, PyString>> {
+        let start = self.pos + 1;
+        let mut end = start;
+        while let Some(&b) = self.bytes.get(end) {
+            if b == b'"' || b == b'\\' || b < 0x20 || end - start > MAX_CACHED_KEY {
+                break;
+            }
+            end += 1;
+        }
+        if self.bytes.get(end) != Some(&b'"') || self.keys.is_none() {
+            return self.string();
+        }
+        let text = self
+            .text
+            .get(start..end)
+            .ok_or_else(|| err("bad string", start))?;
+        self.pos = end + 1;
+        let py = self.py;
+        let slot = key_hash(text.as_bytes());
+        if let Some(Some(Some((k, v)))) = self.keys.as_ref().map(|c| c.get(slot)) {
+            if **k == *text {
+                return Ok(v.bind(py).clone());
+            }
+        }
+        let value = PyString::new(py, text);
+        if let Some(cache) = self.keys.as_mut() {
+            if let Some(entry) = cache.get_mut(slot) {
+                *entry = Some((text.into(), value.clone().unbind()));
+            }
+        }
+        Ok(value)
     }
 
     fn string(&mut self) -> PyResult<Bound<'py, PyString>> {

@@ -334,3 +334,43 @@ def test_interpreter_exit_is_clean_with_rust_threads_busy():
         )
         assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
         assert proc.stdout.strip() == "done"
+
+
+async def test_pytest_plugin_fixtures(genesisdb_server, genesisdb_client):
+    assert genesisdb_server.running and genesisdb_server.url.startswith("http://127.0.0.1:")
+    assert genesisdb_client.api_url == genesisdb_server.url
+    await genesisdb_client.commit_events([ev("/plugin")])
+    assert len(await genesisdb_client.stream_events("/plugin")) == 1
+
+
+def test_cli_serve_stops_on_ctrl_c(tmp_path):
+    import selectors
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genesisdb", "serve", "--port", "0", "--token", "cli-Tok-1",
+         "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        assert sel.select(timeout=30), "serve printed nothing"
+        line = proc.stdout.readline().strip()
+        prefix = "Genesis DB local server listening on "
+        assert line.startswith(prefix + "http://127.0.0.1:"), line
+        url = line[len(prefix):]
+
+        async def use() -> int:
+            async with Client(api_url=url, auth_token="cli-Tok-1") as c:
+                await c.commit_events([ev("/cli")])
+                return len(await c.stream_events("/cli"))
+
+        assert asyncio.run(use()) == 1
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert (tmp_path).iterdir()  # the data dir was used

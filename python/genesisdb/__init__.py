@@ -16,6 +16,8 @@ See :class:`Client`, :class:`Event`, :class:`Precondition`, :mod:`genesisdb.erro
 
 from __future__ import annotations
 
+import logging as _logging
+
 from . import errors
 from ._native import Event
 from ._native import __version__ as __version__
@@ -47,6 +49,9 @@ from .errors import (
     TimeoutError,
     TransportError,
 )
+
+# Library convention: records go to the application's handlers; none are printed by default.
+_logging.getLogger("genesisdb").addHandler(_logging.NullHandler())
 
 __all__ = [
     "Client",
