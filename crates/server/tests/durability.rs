@@ -490,3 +490,29 @@ async fn sigterm_stops_the_binary_cleanly() {
     assert_eq!(client_harness(&url).stream_all().await.len(), 1);
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn restart_on_the_same_port_after_shutdown_with_open_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = harness_with(config(dir.path())).await;
+    let port = h.server.local_addr().port();
+    h.commit_ok(json!([ev("/p", "t", json!({"n": 1}))])).await;
+    // An open observe and an idle keep-alive connection at shutdown time.
+    let obs = h
+        .http
+        .post(format!("{}/api/v1/observe", h.url))
+        .bearer_auth(TOKEN)
+        .body(json!({"subject": "/"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    h.server.shutdown().await;
+    drop(obs);
+    let h2 = harness_with(ServerConfig {
+        port,
+        ..config(dir.path())
+    })
+    .await;
+    assert_eq!(h2.server.local_addr().port(), port);
+    assert_eq!(h2.stream("/", None).await.len(), 1);
+}
