@@ -730,6 +730,43 @@ async fn observe(
     Ok(ndjson(Body::from_stream(s)))
 }
 
+/// Longest time a produced row waits in the buffer before it is sent.
+const ROW_FLUSH: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Batches serialized query rows into chunks for the response body.
+struct RowSink {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, String>>,
+    buf: Vec<u8>,
+    last: std::time::Instant,
+    dead: bool,
+}
+
+impl RowSink {
+    fn flush(&mut self) {
+        if self.buf.is_empty() || self.dead {
+            return;
+        }
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(CHUNK_BYTES),
+        ));
+        if self.tx.blocking_send(Ok(chunk)).is_err() {
+            self.dead = true;
+        }
+        self.last = std::time::Instant::now();
+    }
+
+    fn tick(&mut self) {
+        if !self.buf.is_empty() && self.last.elapsed() >= ROW_FLUSH {
+            self.flush();
+        }
+    }
+
+    fn fail(&mut self, message: String) {
+        let _ = self.tx.blocking_send(Err(message));
+    }
+}
+
 async fn query(
     State(st): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -741,38 +778,51 @@ async fn query(
     let snapshot = st.store.snapshot();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, String>>(8);
     tokio::task::spawn_blocking(move || {
-        let mut buf = Vec::with_capacity(CHUNK_BYTES);
-        let rows = parsed.rows(snapshot.iter().map(|e| &e.value));
+        let sink = std::cell::RefCell::new(RowSink {
+            tx,
+            buf: Vec::with_capacity(CHUNK_BYTES),
+            last: std::time::Instant::now(),
+            dead: false,
+        });
+        // Rows that wait in the buffer are sent after ROW_FLUSH even while
+        // the evaluator is still scanning; a vanished client stops the scan.
+        let input = snapshot.iter().enumerate().map_while(|(i, e)| {
+            if i % 256 == 0 {
+                let mut s = sink.borrow_mut();
+                s.tick();
+                if s.dead {
+                    return None;
+                }
+            }
+            Some(&e.value)
+        });
+        let rows = parsed.rows(input);
         for row in rows {
+            let mut s = sink.borrow_mut();
             match row {
                 Ok(v) => {
-                    if serde_json::to_writer(&mut buf, &v).is_err() {
-                        let _ = tx.blocking_send(Err("could not serialize a row".into()));
+                    if serde_json::to_writer(&mut s.buf, &v).is_err() {
+                        s.fail("could not serialize a row".into());
                         return;
                     }
-                    buf.push(b'\n');
-                    if buf.len() >= CHUNK_BYTES {
-                        let chunk = Bytes::from(std::mem::replace(
-                            &mut buf,
-                            Vec::with_capacity(CHUNK_BYTES),
-                        ));
-                        if tx.blocking_send(Ok(chunk)).is_err() {
-                            return; // client gone
-                        }
+                    s.buf.push(b'\n');
+                    if s.buf.len() >= CHUNK_BYTES {
+                        s.flush();
+                    } else {
+                        s.tick();
+                    }
+                    if s.dead {
+                        return; // client gone
                     }
                 }
                 Err(e) => {
-                    if !buf.is_empty() {
-                        let _ = tx.blocking_send(Ok(Bytes::from(std::mem::take(&mut buf))));
-                    }
-                    let _ = tx.blocking_send(Err(e.to_string()));
+                    s.flush();
+                    s.fail(e.to_string());
                     return;
                 }
             }
         }
-        if !buf.is_empty() {
-            let _ = tx.blocking_send(Ok(Bytes::from(buf)));
-        }
+        sink.borrow_mut().flush();
     });
     // An error before the first row is still a clean 400.
     let first = match rx.recv().await {

@@ -456,3 +456,56 @@ async fn query_routes_answer_400_with_the_parser_message_for_a_bad_query() {
     assert!(msg.contains("preconditions[0].payload.query"), "{msg}");
     assert!(h.stream("/", None).await.is_empty());
 }
+
+#[tokio::test]
+async fn query_rows_stream_over_many_chunks_and_a_vanished_reader_is_harmless() {
+    let h = harness().await;
+    let n = 3000;
+    let pad = "p".repeat(100);
+    for b in 0..(n / 500) {
+        let batch: Vec<Value> = (0..500)
+            .map(|k| ev("/q", "t", json!({"i": b * 500 + k, "pad": pad})))
+            .collect();
+        h.commit_ok(Value::Array(batch)).await;
+    }
+    let r = h
+        .post(
+            "/api/v1/q",
+            json!({"query": "STREAM e FROM events MAP e.data"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.content_type.starts_with("application/x-ndjson"));
+    let rows = r.lines();
+    assert_eq!(rows.len(), n);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row["i"], i);
+    }
+    let r = h
+        .post(
+            "/api/v1/query",
+            json!({"query": "STREAM e FROM events WHERE e.data.i < 0 MAP e.id"}),
+        )
+        .await;
+    assert_eq!((r.status, r.text.as_str()), (200, ""));
+    // Readers that go away before reading anything.
+    for _ in 0..5 {
+        let resp = h
+            .http
+            .post(format!("{}/api/v1/q", h.url))
+            .bearer_auth(TOKEN)
+            .body(json!({"query": "STREAM e FROM events MAP e"}).to_string())
+            .send()
+            .await
+            .unwrap();
+        drop(resp);
+    }
+    let r = h
+        .post(
+            "/api/v1/q",
+            json!({"query": "STREAM e FROM events MAP COUNT()"}),
+        )
+        .await;
+    assert_eq!(r.text, format!("{n}\n"));
+    h.assert_audit_passes(n).await;
+}
