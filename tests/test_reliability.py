@@ -1010,3 +1010,36 @@ async def test_timeout_mid_body():
             await asyncio.wait_for(c.stream_events("/test"), 20)
         assert await asyncio.to_thread(srv.wait_for, lambda: srv.closed_by_peer >= 1, 10)
         await c.aclose()
+
+
+async def test_clients_dropped_without_close_return_sockets(server):
+    baseline = socket_count()
+    for i in range(50):
+        c = Client(server.client_config())
+        await c.commit_events([tick(i, "/drop")])
+        await c.stream_events("/drop")
+        it = c.observe_events("/drop")
+        t = asyncio.ensure_future(it.__anext__())
+        await asyncio.sleep(0.01)
+        t.cancel()
+        await asyncio.gather(t, return_exceptions=True)
+        del c, it, t
+    gc.collect()
+    after = await settle_sockets(baseline)
+    assert after <= baseline + 4, f"sockets: baseline {baseline}, after {after}"
+
+
+async def test_slow_observer_loses_nothing(server, client):
+    await client.commit_events([tick(-1, "/slow")])
+    seed = (await client.stream_events("/slow"))[0].id
+    it = client.observe_events("/slow", {"lower_bound": seed})
+    await client.commit_events([tick(0, "/slow")])
+    first = await asyncio.wait_for(it.__anext__(), 20)
+    assert first.data["i"] == 0
+    # the observer holds still while 3,000 events are committed; commits are not blocked
+    for batch in range(6):
+        await asyncio.wait_for(
+            client.commit_events([tick(1 + batch * 500 + i, "/slow") for i in range(500)]), 30)
+    got = await collect(it, 3000, timeout=60)
+    assert [e.data["i"] for e in got] == list(range(1, 3001))
+    await it.aclose()
