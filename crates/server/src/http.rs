@@ -28,6 +28,8 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// Bytes gathered into one response chunk when streaming stored events.
 const CHUNK_BYTES: usize = 64 * 1024;
 const NDJSON: &str = "application/x-ndjson";
+/// Largest in-memory batch committed on the async thread itself.
+const QUICK_COMMIT_EVENTS: usize = 16;
 const HEARTBEAT: &[u8] = b"{\"payload\":\"\"}\n";
 
 /// Shared state of all handlers.
@@ -452,6 +454,26 @@ async fn commit(
             )))
         }
     }
+    // A small batch in memory without a query to evaluate is a few
+    // microseconds of CPU: do it here (if the commit lock is free) rather
+    // than pay a thread hop. Disk writes, big batches, GDBQL evaluation and
+    // a busy lock go to the blocking pool, so async threads never wait.
+    let quick = !st.store.is_durable()
+        && new_events.len() <= QUICK_COMMIT_EVENTS
+        && !preconditions
+            .iter()
+            .any(|p| matches!(p, Precondition::QueryResultTrue(_)));
+    let new_events = if quick {
+        match st.store.try_commit(new_events, &preconditions) {
+            Ok(res) => {
+                res?;
+                return Ok(StatusCode::OK.into_response());
+            }
+            Err(events) => events,
+        }
+    } else {
+        new_events
+    };
     let store = st.store.clone();
     tokio::task::spawn_blocking(move || store.commit(new_events, &preconditions))
         .await

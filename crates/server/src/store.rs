@@ -84,6 +84,7 @@ pub struct Store {
     inner: RwLock<Inner>,
     writer: Mutex<Writer>,
     notify: watch::Sender<usize>,
+    durable: bool,
 }
 
 fn read(l: &RwLock<Inner>) -> RwLockReadGuard<'_, Inner> {
@@ -117,7 +118,9 @@ impl Store {
             inner.push(Arc::new(e));
         }
         let (notify, _) = watch::channel(inner.events.len());
+        let durable = log.is_some();
         Store {
+            durable,
             inner: RwLock::new(inner),
             writer: Mutex::new(Writer {
                 last_hash,
@@ -127,6 +130,11 @@ impl Store {
             }),
             notify,
         }
+    }
+
+    /// True when events are written to a data directory.
+    pub fn is_durable(&self) -> bool {
+        self.durable
     }
 
     /// Number of events.
@@ -231,7 +239,31 @@ impl Store {
         events: Vec<NewEvent>,
         preconditions: &[Precondition],
     ) -> Result<(), StoreError> {
-        let mut w = lock(&self.writer);
+        let w = lock(&self.writer);
+        self.commit_locked(w, events, preconditions)
+    }
+
+    /// Commits only if the commit lock is free right now; otherwise hands
+    /// the events back (so an async caller never waits on the lock).
+    pub fn try_commit(
+        &self,
+        events: Vec<NewEvent>,
+        preconditions: &[Precondition],
+    ) -> Result<Result<(), StoreError>, Vec<NewEvent>> {
+        let w = match self.writer.try_lock() {
+            Ok(w) => w,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Err(events),
+        };
+        Ok(self.commit_locked(w, events, preconditions))
+    }
+
+    fn commit_locked(
+        &self,
+        mut w: MutexGuard<'_, Writer>,
+        events: Vec<NewEvent>,
+        preconditions: &[Precondition],
+    ) -> Result<(), StoreError> {
         if let Some(why) = &w.failed {
             return Err(StoreError::Internal(format!(
                 "the store refuses writes: {why}"
