@@ -384,3 +384,63 @@ async def test_bodies_are_compact_json(recorder):
     assert recorder.requests[0].body == b'{"subject":"/test","options":{"lowerBound":"1"}}'
     assert recorder.requests[1].body == json.dumps({"events": [EVENT]}, separators=(",", ":")).encode()
     await client.aclose()
+
+
+async def test_api_version_from_environment(recorder, monkeypatch):
+    monkeypatch.setenv("GENESISDB_API_URL", recorder.url)
+    monkeypatch.setenv("GENESISDB_API_VERSION", "v2")
+    monkeypatch.setenv("GENESISDB_AUTH_TOKEN", "env-token")
+    client = Client()
+    await client.ping()
+    assert only(recorder).path == "/api/v2/status/ping"
+    await client.aclose()
+
+
+async def test_keywords_win_over_dict(recorder):
+    client = Client({"api_url": "http://127.0.0.1:9", "auth_token": "dict-token", "api_version": "v3"},
+                    api_url=recorder.url, auth_token="kw-token")
+    await client.ping()
+    req = only(recorder)
+    assert req.headers["authorization"] == "Bearer kw-token"
+    assert req.path == "/api/v3/status/ping"
+    await client.aclose()
+
+
+async def test_settings_in_the_config_dict(recorder):
+    client = Client({"api_url": recorder.url, "auth_token": TOKEN, "user_agent": "dict-agent/2",
+                     "timeout": 5, "retries": 0})
+    await client.ping()
+    assert only(recorder).headers["user-agent"] == "dict-agent/2"
+    await client.aclose()
+
+
+async def test_async_on_reconnect_callback():
+    import json as _json
+
+    from scripted import ScriptedServer, stored_event
+
+    seen = []
+
+    async def on_reconnect(info):
+        await asyncio.sleep(0)
+        seen.append(info)
+
+    def handler(conn, req):
+        conn.start_chunked(200)
+        conn.chunk(_json.dumps(stored_event(len(conn.server.requests))) + "\n")
+        if len(conn.server.requests) == 1:
+            return False
+        conn.wait_peer_close(timeout=30)
+        return False
+
+    with ScriptedServer(handler) as srv:
+        client = make_client(srv.url, retry_backoff=0.01)
+        got = []
+        async for e in client.observe_events("/x", on_reconnect=on_reconnect):
+            got.append(e)
+            if len(got) == 2:
+                break
+        await asyncio.sleep(0.1)
+        assert len(seen) == 1
+        assert seen[0].last_event_id == stored_event(1)["id"]
+        await client.aclose()
