@@ -691,6 +691,8 @@ impl Observer {
                     self.last_write = Instant::now();
                     return Some(chunk);
                 }
+                // Nothing in scope in this slice: let other tasks run.
+                tokio::task::yield_now().await;
                 continue;
             }
             let deadline = self.last_write + self.heartbeat;
