@@ -444,3 +444,16 @@ async def test_async_on_reconnect_callback():
         assert len(seen) == 1
         assert seen[0].last_event_id == stored_event(1)["id"]
         await client.aclose()
+
+
+async def test_none_valued_options_are_omitted(recorder):
+    # as the official SDK: an option given as None is not sent
+    client = make_client(recorder.url)
+    await client.stream_events("/x", {"lower_bound": None, "include_lower_bound_event": None,
+                                      "latest_by_event_type": "t"})
+    await client.stream_events("/x", {"lower_bound": None})
+    assert [r.json() for r in recorder.requests] == [
+        {"subject": "/x", "options": {"latestByEventType": "t"}},
+        {"subject": "/x"},
+    ]
+    await client.aclose()

@@ -185,3 +185,10 @@ async def test_observe_garbage_line_is_a_protocol_error():
         assert info.value.line == 2
         assert ids(got) == [E[0]["id"]]
         await client.aclose()
+
+
+@pytest.mark.parametrize("line", [b"[1,2]", b"42", b'"text"', b"null", b"true"])
+async def test_stream_line_that_is_not_an_object_is_a_protocol_error(line):
+    with pytest.raises(ProtocolError) as info:
+        await stream_with(L[0] + b"\n" + line + b"\n")
+    assert info.value.line == 2
