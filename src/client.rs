@@ -7,10 +7,11 @@ use genesisdb_core::{Config, ObserveSettings, RetryPolicy};
 use pyo3::prelude::*;
 
 use crate::convert::{self, Rows};
-use crate::errors::{client_closed, configuration, lift, to_pyerr};
+use crate::errors::{client_closed, configuration, lift};
 use crate::event::Events;
+use crate::runtime::while_python_alive;
 use crate::runtime::{future_into_py, runtime};
-use crate::streams::{EventIter, ObserveIter, PyReconnectQueue, ReconnectQueue, RowIter};
+use crate::streams::{EventIter, ObserveIter, RowIter};
 
 fn seconds(name: &str, value: Option<f64>) -> PyResult<Option<Duration>> {
     match value {
@@ -247,8 +248,11 @@ impl CoreClient {
         })
     }
 
-    /// Awaitable: ``(ObserveIter, ReconnectQueue)`` for a live observe of ``subject``.
-    #[pyo3(signature = (subject, options=None, reconnect=true, max_reconnects=None))]
+    /// Awaitable: an ``ObserveIter`` for a live observe of ``subject``.
+    ///
+    /// ``notify(attempt, last_event_id, reason)`` is called (from a helper thread, with the
+    /// interpreter attached) before every reconnection attempt.
+    #[pyo3(signature = (subject, options=None, reconnect=true, max_reconnects=None, notify=None))]
     fn observe_events<'py>(
         &self,
         py: Python<'py>,
@@ -256,22 +260,46 @@ impl CoreClient {
         options: Option<&Bound<'py, PyAny>>,
         reconnect: bool,
         max_reconnects: Option<u32>,
+        notify: Option<Py<PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let subject = convert::subject_arg(subject)?;
         let opts = convert::stream_options(options)?;
         let c = self.client()?;
-        let queue = ReconnectQueue::default();
-        let q2 = queue.clone();
+        let on_reconnect: Option<genesisdb_core::observe::ReconnectCallback> =
+            notify.map(|notify| {
+                let notify = Arc::new(notify);
+                let callback: genesisdb_core::observe::ReconnectCallback =
+                    Arc::new(move |info: &genesisdb_core::ReconnectInfo| {
+                        let notify = Arc::clone(&notify);
+                        let info = info.clone();
+                        // Never attach to the interpreter on a tokio worker: hand the call to
+                        // a blocking thread.
+                        let job = move || {
+                            let _ = while_python_alive(|| {
+                                Python::attach(|py| {
+                                    let args = (info.attempt, info.last_event_id, info.reason);
+                                    if let Err(e) = notify.call1(py, args) {
+                                        e.write_unraisable(py, None);
+                                    }
+                                })
+                            });
+                        };
+                        match tokio::runtime::Handle::try_current() {
+                            Ok(handle) => {
+                                handle.spawn_blocking(job);
+                            }
+                            Err(_) => job(),
+                        }
+                    });
+                callback
+            });
         let settings = ObserveSettings {
             reconnect,
             max_reconnects,
-            on_reconnect: Some(Arc::new(move |info| q2.push(info))),
+            on_reconnect,
         };
         future_into_py(py, async move {
-            match c.observe_events(&subject, &opts, settings).await {
-                Ok(observer) => Ok((ObserveIter::new(observer), PyReconnectQueue { queue })),
-                Err(e) => Err(to_pyerr(e)),
-            }
+            lift(c.observe_events(&subject, &opts, settings).await).map(ObserveIter::new)
         })
     }
 

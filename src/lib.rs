@@ -70,7 +70,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<streams::EventIter>()?;
     m.add_class::<streams::RowIter>()?;
     m.add_class::<streams::ObserveIter>()?;
-    m.add_class::<streams::PyReconnectQueue>()?;
     m.add_class::<server::LocalServer>()?;
     m.add_function(wrap_pyfunction!(dumps, m)?)?;
     m.add_function(wrap_pyfunction!(loads, m)?)?;

@@ -1,11 +1,10 @@
 //! Batched async iterators: each `next_batch(max)` await hands Python every item that is
 //! already decoded (up to `max`), so one await crossing serves many events. `close()` (or
 //! dropping the iterator) drops the Rust stream and closes its HTTP connection.
-use std::sync::{Arc, Mutex as StdMutex};
+use std::sync::Arc;
 
-use genesisdb_core::{EventStream, Observer, ReconnectInfo, RowStream};
+use genesisdb_core::{EventStream, Observer, RowStream};
 use pyo3::prelude::*;
-use pyo3::types::PyList;
 use tokio_util::sync::CancellationToken;
 
 use crate::convert::Rows;
@@ -138,43 +137,3 @@ batch_iter!(
     MaybeEvents,
     "Batches of observed events (see ``Client.observe_events``)."
 );
-
-/// Reconnects reported by the core, waiting to be handed to Python's callback.
-#[derive(Clone, Default)]
-pub struct ReconnectQueue(pub Arc<StdMutex<Vec<ReconnectInfo>>>);
-
-impl ReconnectQueue {
-    pub fn push(&self, info: &ReconnectInfo) {
-        if let Ok(mut q) = self.0.lock() {
-            q.push(info.clone());
-        }
-    }
-
-    /// Drains the queue into a list of `(attempt, last_event_id, reason)` tuples.
-    pub fn drain<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let items: Vec<ReconnectInfo> = match self.0.lock() {
-            Ok(mut q) => std::mem::take(&mut *q),
-            Err(_) => Vec::new(),
-        };
-        PyList::new(
-            py,
-            items
-                .into_iter()
-                .map(|i| (i.attempt, i.last_event_id, i.reason)),
-        )
-    }
-}
-
-/// Reconnect notifications of one observe (see ``Client.observe_events``).
-#[pyclass(frozen, module = "genesisdb._native", name = "ReconnectQueue")]
-pub struct PyReconnectQueue {
-    pub queue: ReconnectQueue,
-}
-
-#[pymethods]
-impl PyReconnectQueue {
-    /// Takes the reconnects reported since the last call: ``[(attempt, last_event_id, reason)]``.
-    fn take<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        self.queue.drain(py)
-    }
-}

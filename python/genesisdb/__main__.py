@@ -10,7 +10,7 @@ import time
 import uuid
 from typing import List, Optional
 
-from ._types import EventInput, PreconditionInput
+from ._types import EventInput, PreconditionInput, StreamOptions
 from .client import Client
 from .errors import PreconditionFailedError
 from .testing import LocalServer
@@ -87,16 +87,17 @@ async def _demo_walkthrough(server: LocalServer) -> None:
 
         print("\n4. observe while committing")
         received: List[str] = []
+        # Observe from the last streamed event (exclusive): nothing committed after it is missed.
+        since: StreamOptions = {"lower_bound": events[-1].id}
 
         async def observe() -> None:
-            async for ev in client.observe_events(customer):
+            async for ev in client.observe_events(customer, since):
                 received.append(ev.type or "")
                 print(f"   observed {ev!r}")
                 if len(received) == 2:
                     break
 
         task = asyncio.ensure_future(observe())
-        await asyncio.sleep(0.3)
         for n in range(2):
             await client.commit_events(
                 [

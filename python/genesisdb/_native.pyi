@@ -1,6 +1,6 @@
 """Type stubs of the native extension ``genesisdb._native`` (Rust, pyo3)."""
 
-from typing import Any, Awaitable, Iterator, List, Optional, Tuple, Union, final
+from typing import Any, Awaitable, Callable, Iterator, List, Optional, Tuple, Union, final
 import os
 
 __version__: str
@@ -10,7 +10,6 @@ __all__ = [
     "EventIter",
     "RowIter",
     "ObserveIter",
-    "ReconnectQueue",
     "LocalServer",
     "dumps",
     "loads",
@@ -96,12 +95,6 @@ class ObserveIter:
     def closed(self) -> bool: ...
 
 @final
-class ReconnectQueue:
-    """Reconnect notifications of one observe."""
-
-    def take(self) -> List[Tuple[int, Optional[str], str]]: ...
-
-@final
 class CoreClient:
     """The native client (use ``genesisdb.Client``)."""
 
@@ -144,7 +137,8 @@ class CoreClient:
         options: Any = None,
         reconnect: bool = True,
         max_reconnects: Optional[int] = None,
-    ) -> Awaitable[Tuple[ObserveIter, ReconnectQueue]]: ...
+        notify: Optional[Callable[[int, Optional[str], str], None]] = None,
+    ) -> Awaitable[ObserveIter]: ...
 
 @final
 class LocalServer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 from types import TracebackType
@@ -303,22 +304,17 @@ class Client:
         connection or observe idle timeout it reconnects (``reconnect=True``) with the last
         delivered event id as exclusive lower bound, so no event is lost or repeated;
         ``max_reconnects`` bounds consecutive failed attempts (``None`` = unlimited);
-        ``on_reconnect(ReconnectInfo)`` (sync or async) is called for every reconnect, before
-        the next events are yielded. Breaking out (or ``aclose()``) closes the connection.
+        ``on_reconnect(ReconnectInfo)`` (sync, or async: then run as a task) is called on the
+        event loop before every reconnection attempt (the core also logs each one).
+        Breaking out (or ``aclose()``) closes the connection.
         """
-        it, queue = await self._core.observe_events(
-            subject, options, reconnect, max_reconnects
-        )
+        notify: Optional[Callable[[int, Optional[str], str], None]] = None
+        if on_reconnect is not None:
+            notify = _reconnect_notifier(asyncio.get_running_loop(), on_reconnect)
+        it = await self._core.observe_events(subject, options, reconnect, max_reconnects, notify)
         try:
             while True:
-                try:
-                    batch = await it.next_batch(batch_size)
-                except Exception:
-                    if on_reconnect is not None:
-                        await _dispatch(queue, on_reconnect)
-                    raise
-                if on_reconnect is not None:
-                    await _dispatch(queue, on_reconnect)
+                batch = await it.next_batch(batch_size)
                 if batch is None:
                     return
                 for event in batch:
@@ -327,8 +323,21 @@ class Client:
             it.close()
 
 
-async def _dispatch(queue: "_native.ReconnectQueue", callback: ReconnectCallback) -> None:
-    for attempt, last_event_id, reason in queue.take():
-        result = callback(ReconnectInfo(attempt, last_event_id, reason))
+def _reconnect_notifier(
+    loop: asyncio.AbstractEventLoop, callback: ReconnectCallback
+) -> Callable[[int, Optional[str], str], None]:
+    """Wraps ``callback`` so that the core can report reconnects from any thread: the
+    callback runs on ``loop`` (an async callback becomes a task)."""
+
+    def run(info: ReconnectInfo) -> None:
+        result = callback(info)
         if inspect.isawaitable(result):
-            await result
+            asyncio.ensure_future(result)
+
+    def notify(attempt: int, last_event_id: Optional[str], reason: str) -> None:
+        try:
+            loop.call_soon_threadsafe(run, ReconnectInfo(attempt, last_event_id, reason))
+        except RuntimeError:  # the loop is closed: nobody to tell
+            pass
+
+    return notify
