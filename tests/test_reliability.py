@@ -1043,3 +1043,41 @@ async def test_slow_observer_loses_nothing(server, client):
     got = await collect(it, 3000, timeout=60)
     assert [e.data["i"] for e in got] == list(range(1, 3001))
     await it.aclose()
+
+
+@pytest.fixture
+def unreachable_port():
+    """A listener whose accept queue is full: a new connection attempt gets no answer."""
+    import socket as _socket
+
+    listener = _socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        s = _socket.socket()
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", port))
+        except (BlockingIOError, OSError):
+            pass
+        fillers.append(s)
+    time.sleep(0.2)
+    yield port
+    for s in fillers:
+        s.close()
+    listener.close()
+
+
+@pytest.mark.parametrize("method", ["ping", "commit"])
+async def test_connect_timeout(unreachable_port, method):
+    c = make_client(f"http://127.0.0.1:{unreachable_port}", connect_timeout=0.3, retries=0)
+    with pytest.raises(E.TimeoutError) as info:
+        if method == "ping":
+            await asyncio.wait_for(c.ping(), 20)
+        else:
+            await asyncio.wait_for(c.commit_events([EV]), 20)
+    assert isinstance(info.value, TimeoutError)
+    assert "connect" in str(info.value)
+    await c.aclose()
