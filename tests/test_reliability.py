@@ -1081,3 +1081,70 @@ async def test_connect_timeout(unreachable_port, method):
     assert isinstance(info.value, TimeoutError)
     assert "connect" in str(info.value)
     await c.aclose()
+
+
+async def test_close_stops_a_reconnecting_observer():
+    def on_connect(conn):
+        return conn.server.connections == 1  # every reconnection attempt is dropped at once
+
+    def handler(conn, req):
+        conn.start_chunked(200)
+        conn.chunk(json.dumps(stored_event(1)) + "\n")
+        return False
+
+    with ScriptedServer(handler, on_connect=on_connect) as srv:
+        c = make_client(srv.url, retry_backoff=0.1, retry_max_backoff=0.2)
+        got = []
+
+        async def observe():
+            async for e in c.observe_events("/test"):
+                got.append(e)
+
+        task = asyncio.create_task(observe())
+        assert await asyncio.to_thread(srv.wait_for, lambda: srv.connections >= 3, 20)
+        c.close()
+        with pytest.raises(E.ClientClosedError):
+            await asyncio.wait_for(task, 10)
+        attempts = srv.connections
+        await asyncio.sleep(1.0)
+        assert srv.connections == attempts, "the observer kept reconnecting after close()"
+        assert len(got) == 1
+
+
+async def test_retries_bounded_by_total_time():
+    def handler(conn, req):
+        return conn.respond(503, "busy", content_type="text/plain")
+
+    with ScriptedServer(handler) as srv:
+        c = make_client(srv.url, retries=1000, retry_backoff=0.05, retry_max_backoff=0.1, retry_max_elapsed=0.5)
+        with pytest.raises(E.ServerError):
+            await asyncio.wait_for(c.stream_events("/test"), 30)
+        assert 2 <= len(srv.requests) < 50
+        await c.aclose()
+
+
+async def test_log_records_for_retries_and_reconnects(caplog):
+    caplog.set_level(logging.DEBUG)
+    with dropping_server(1, after_read=True) as srv:
+        c = make_client(srv.url, retry_backoff=0.01)
+        await c.stream_events("/test")
+        await c.aclose()
+
+    def handler(conn, req):
+        conn.start_chunked(200)
+        conn.chunk(json.dumps(stored_event(len(conn.server.requests))) + "\n")
+        if len(conn.server.requests) == 1:
+            return False
+        conn.wait_peer_close(timeout=30)
+        return False
+
+    with ScriptedServer(handler) as srv:
+        c = make_client(srv.url, retry_backoff=0.01)
+        it = c.observe_events("/test")
+        await collect(it, 2)
+        await it.aclose()
+        await c.aclose()
+    msgs = [r.getMessage().lower() for r in caplog.records
+            if r.name.startswith("genesisdb") and r.levelno >= logging.INFO]
+    assert any("retry" in m or "retrying" in m for m in msgs), msgs
+    assert any("reconnect" in m for m in msgs), msgs
