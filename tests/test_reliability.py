@@ -1148,3 +1148,27 @@ async def test_log_records_for_retries_and_reconnects(caplog):
             if r.name.startswith("genesisdb") and r.levelno >= logging.INFO]
     assert any("retry" in m or "retrying" in m for m in msgs), msgs
     assert any("reconnect" in m for m in msgs), msgs
+
+
+async def test_observer_ends_with_the_error_when_its_bound_is_gone():
+    # An in-memory server restarts empty: the resume bound is unknown (400). The observer must
+    # end with that error instead of reconnecting forever.
+    from genesisdb.testing import local_server
+
+    with local_server(token=TOKEN, heartbeat=0.2) as srv:
+        c = Client(srv.client_config(), retry_backoff=0.01, observe_idle_timeout=1.0)
+        await c.commit_events([tick(0)])
+        first = (await c.stream_events("/rel"))[0].id
+        got = []
+
+        async def observe():
+            async for e in c.observe_events("/rel", {"lower_bound": first, "include_lower_bound_event": True}):
+                got.append(e)
+
+        task = asyncio.create_task(observe())
+        assert await wait_for(lambda: len(got) == 1)
+        srv.restart()
+        with pytest.raises(E.BadRequestError):
+            await asyncio.wait_for(task, 20)
+        assert [e.id for e in got] == [first]
+        await c.aclose()
