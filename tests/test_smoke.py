@@ -200,17 +200,30 @@ async def test_observe_live_and_close(srv):
 async def test_observe_reconnects_after_restart(tmp_path):
     with local_server(token=SMOKE_TOKEN, data_dir=tmp_path, heartbeat=0.2) as s:
         infos = []
+        called = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        async def on_reconnect(info):  # an async callback runs as a task on this loop
+            assert asyncio.get_running_loop() is loop
+            infos.append(info)
+            called.set()
+
         client = Client(s.client_config(), observe_idle_timeout=2, retry_backoff=0.05)
-        agen = client.observe_events("/r", on_reconnect=infos.append)
+        agen = client.observe_events("/r", on_reconnect=on_reconnect)
         first = asyncio.ensure_future(agen.__anext__())
         await asyncio.sleep(0.3)
         await client.commit_events([ev("/r", data={"i": 0})])
         e0 = await asyncio.wait_for(first, 10)
-        s.restart()
+        nxt = asyncio.ensure_future(agen.__anext__())
+        s.stop()
+        # Told while the server is still down, not only once events flow again.
+        await asyncio.wait_for(called.wait(), 15)
+        assert not nxt.done()
+        assert infos[0].last_event_id == e0.id and infos[0].attempt >= 1 and infos[0].reason
+        s.start()
         await client.commit_events([ev("/r", data={"i": 1})])
-        e1 = await asyncio.wait_for(agen.__anext__(), 15)
+        e1 = await asyncio.wait_for(nxt, 15)
         assert (e0.data["i"], e1.data["i"]) == (0, 1)
-        assert infos and infos[0].last_event_id == e0.id
         await agen.aclose()
         client.close()
 
