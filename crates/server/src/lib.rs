@@ -163,9 +163,23 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         None => store::Store::memory(),
     };
     let addr_text = format!("{}:{}", config.host, config.port);
-    let listener = TcpListener::bind((config.host.as_str(), config.port))
-        .await
-        .map_err(|e| ServerError::bind(&addr_text, &e))?;
+    // A fixed port that is busy only for a moment (a restart while a child
+    // process forked by this one still holds the old socket) is retried.
+    let mut attempts = 0;
+    let listener = loop {
+        match TcpListener::bind((config.host.as_str(), config.port)).await {
+            Ok(l) => break l,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && config.port != 0
+                    && attempts < 25 =>
+            {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => return Err(ServerError::bind(&addr_text, &e)),
+        }
+    };
     let addr = listener
         .local_addr()
         .map_err(|e| ServerError::bind(&addr_text, &e))?;

@@ -25,6 +25,8 @@ use crate::event::{self, Parts, StoredEvent, ZERO_HASH};
 
 const MAGIC: &[u8; 4] = b"GDBR";
 const HEADER: usize = 44;
+/// How long a busy directory lock is waited for.
+const LOCK_WAIT_MS: u64 = 2000;
 const LOG_FILE: &str = "events.log";
 const REFS_DIR: &str = "refs";
 
@@ -210,14 +212,24 @@ pub fn open(dir: &Path) -> Result<(Log, Vec<StoredEvent>), ServerError> {
         .truncate(false)
         .open(&lock_path)
         .map_err(|e| ServerError::io(&lock_path, "open", &e))?;
-    if let Err(e) = lock.try_lock() {
-        let e = match e {
-            fs::TryLockError::WouldBlock => {
-                io::Error::other("the data directory is in use by another server")
+    // A lock that is busy only for a moment (a child process forked by this
+    // process holds a copy of the descriptor until it execs) is waited for.
+    let mut waited = 0;
+    loop {
+        match lock.try_lock() {
+            Ok(()) => break,
+            Err(fs::TryLockError::WouldBlock) if waited < LOCK_WAIT_MS => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                waited += 20;
             }
-            fs::TryLockError::Error(e) => e,
-        };
-        return Err(ServerError::io(&lock_path, "lock", &e));
+            Err(fs::TryLockError::WouldBlock) => {
+                let e = io::Error::other("the data directory is in use by another server");
+                return Err(ServerError::io(&lock_path, "lock", &e));
+            }
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(ServerError::io(&lock_path, "lock", &e));
+            }
+        }
     }
     let path = dir.join(LOG_FILE);
     let mut file = OpenOptions::new()
