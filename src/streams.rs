@@ -64,6 +64,7 @@ macro_rules! batch_iter {
                         return Ok($wrap(None));
                     };
                     let result = tokio::select! {
+                        biased;
                         _ = cancel.cancelled() => Ok(None),
                         r = stream.next_batch(max) => r,
                     };
