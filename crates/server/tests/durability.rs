@@ -95,7 +95,7 @@ impl ClientOnly {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_and_restart_keeps_every_acknowledged_event() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, url) = spawn_bin(dir.path()).await;
@@ -403,7 +403,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_concurrent_committers_stream_back_exactly_once_in_order() {
     let dir = tempfile::tempdir().unwrap();
     for data_dir in [None, Some(dir.path())] {

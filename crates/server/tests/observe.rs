@@ -95,7 +95,7 @@ async fn live_events_after_the_request_only_in_scope_with_heartbeats() {
     assert_eq!(vec![a, b], stored[1..].to_vec(), "same bytes as stream");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_then_live_has_no_gap_and_no_duplicate_with_racing_commits() {
     let h = harness().await;
     for i in 0..20 {
@@ -219,7 +219,7 @@ async fn latest_by_event_type_replays_the_newest_then_live_of_that_type() {
     assert_eq!(obs.next_event().await.unwrap()["data"]["v"], 6);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_reader_never_blocks_commits_or_other_readers_and_closing_frees_it() {
     let h = harness_with(ServerConfig {
         token: TOKEN.into(),
