@@ -179,13 +179,3 @@ where
     runtime()?;
     generic::future_into_py::<PidRuntime, F, T>(py, fut)
 }
-
-/// Runs a future to completion from a Python thread, with the GIL released.
-pub fn block_on<F, T>(py: Python<'_>, fut: F) -> PyResult<T>
-where
-    F: Future<Output = T> + Send,
-    T: Send,
-{
-    let rt = runtime()?;
-    Ok(py.detach(|| rt.block_on(fut)))
-}

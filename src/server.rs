@@ -1,5 +1,6 @@
 //! `LocalServer`: the embedded Genesis DB v1 server, started in-process.
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use genesisdb_server::{RunningServer, ServerConfig};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::runtime::block_on;
+use crate::runtime::runtime;
 
 /// An in-process local server (use ``genesisdb.testing.local_server``).
 #[pyclass(frozen, module = "genesisdb._native", name = "LocalServer")]
@@ -16,6 +17,9 @@ pub struct LocalServer {
     token: String,
     data_dir: Option<PathBuf>,
     heartbeat: Duration,
+    /// Mirrors of the state for lock-free getters.
+    port: AtomicU16,
+    serving: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -51,6 +55,8 @@ impl LocalServer {
             token,
             data_dir,
             heartbeat,
+            port: AtomicU16::new(port),
+            serving: AtomicBool::new(false),
             state: Mutex::new(State {
                 port,
                 running: None,
@@ -61,64 +67,69 @@ impl LocalServer {
 
     /// Starts serving (on the last port once it was started). Returns the URL.
     fn start(&self, py: Python<'_>) -> PyResult<String> {
-        let mut state = self
-            .state
-            .lock()
-            .map_err(|_| PyRuntimeError::new_err("server state poisoned"))?;
-        if let Some(r) = state.running.as_ref() {
-            return Ok(r.url());
-        }
-        let config = ServerConfig {
-            host: self.host.clone(),
-            port: state.port,
-            token: self.token.clone(),
-            data_dir: self.data_dir.clone(),
-            heartbeat: self.heartbeat,
-        };
-        let running = block_on(py, genesisdb_server::start(config))?
-            .map_err(|e| PyOSError::new_err(e.to_string()))?;
-        state.port = running.local_addr().port();
-        state.pid = std::process::id();
-        let url = running.url();
-        state.running = Some(running);
-        Ok(url)
-    }
-
-    /// Stops serving and drops every open connection (idempotent).
-    fn stop(&self, py: Python<'_>) -> PyResult<()> {
-        let running = {
+        // Everything, the state lock included, runs detached from the interpreter: the server
+        // may log (which attaches), and a thread waiting for the lock must not hold the GIL.
+        py.detach(|| {
             let mut state = self
                 .state
                 .lock()
                 .map_err(|_| PyRuntimeError::new_err("server state poisoned"))?;
+            if let Some(r) = state.running.as_ref() {
+                return Ok(r.url());
+            }
+            let config = ServerConfig {
+                host: self.host.clone(),
+                port: state.port,
+                token: self.token.clone(),
+                data_dir: self.data_dir.clone(),
+                heartbeat: self.heartbeat,
+            };
+            let rt = runtime()?;
+            let running = rt
+                .block_on(genesisdb_server::start(config))
+                .map_err(|e| PyOSError::new_err(e.to_string()))?;
+            state.port = running.local_addr().port();
+            state.pid = std::process::id();
+            self.port.store(state.port, Ordering::SeqCst);
+            self.serving.store(true, Ordering::SeqCst);
+            let url = running.url();
+            state.running = Some(running);
+            Ok(url)
+        })
+    }
+
+    /// Stops serving and drops every open connection (idempotent).
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| {
+            let mut state = self
+                .state
+                .lock()
+                .map_err(|_| PyRuntimeError::new_err("server state poisoned"))?;
+            self.serving.store(false, Ordering::SeqCst);
+            let Some(running) = state.running.take() else {
+                return Ok(());
+            };
             if state.pid != std::process::id() {
                 // Inherited through fork: the serving threads are not in this process.
-                if let Some(r) = state.running.take() {
-                    std::mem::forget(r);
-                }
+                std::mem::forget(running);
                 return Ok(());
             }
-            state.running.take()
-        };
-        if let Some(r) = running {
-            block_on(py, r.shutdown())?;
-        }
-        Ok(())
+            let rt = runtime()?;
+            rt.block_on(running.shutdown());
+            Ok(())
+        })
     }
 
     /// True while serving.
     #[getter]
     fn running(&self) -> bool {
-        self.state
-            .lock()
-            .map(|s| s.running.is_some())
-            .unwrap_or(false)
+        self.serving.load(Ordering::SeqCst)
     }
 
     /// The port (the chosen one once started).
     #[getter]
     fn port(&self) -> u16 {
-        self.state.lock().map(|s| s.port).unwrap_or(0)
+        self.port.load(Ordering::SeqCst)
     }
 
     /// The host it listens on.
