@@ -264,6 +264,7 @@ class ScriptedServer:
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(1024)
+        self.listener.settimeout(0.1)
         self.port = self.listener.getsockname()[1]
         self.requests: List[Request] = []
         self.connections = 0
@@ -295,7 +296,6 @@ class ScriptedServer:
             self.bytes_sent += n
 
     def _accept_loop(self) -> None:
-        self.listener.settimeout(0.1)
         while not self.stopping.is_set():
             try:
                 sock, _ = self.listener.accept()
