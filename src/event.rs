@@ -74,11 +74,7 @@ impl<'py> IntoPyObject<'py> for Events {
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> Result<Self::Output, Self::Error> {
-        let list = PyList::empty(py);
-        for e in self.0 {
-            list.append(Bound::new(py, PyEvent::from(e))?)?;
-        }
-        Ok(list)
+        PyList::new(py, self.0.into_iter().map(PyEvent::from))
     }
 }
 
