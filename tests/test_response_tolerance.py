@@ -192,3 +192,53 @@ async def test_stream_line_that_is_not_an_object_is_a_protocol_error(line):
     with pytest.raises(ProtocolError) as info:
         await stream_with(L[0] + b"\n" + line + b"\n")
     assert info.value.line == 2
+
+
+def random_body(rng, events):
+    """The events as NDJSON with random (valid) framing noise between and around them."""
+    out = []
+    for e in events:
+        for _ in range(rng.randrange(3)):
+            out.append(rng.choice([b"\n", b"\r\n", b"   \n", b'{"payload":""}\n', b'data: {"payload":""}\r\n']))
+        line = json.dumps(e, separators=rng.choice([(",", ":"), (", ", ": ")])).encode()
+        if rng.random() < 0.3:
+            line = b"data: " + line
+        out.append(line + rng.choice([b"\n", b"\r\n"]))
+    body = b"".join(out)
+    if rng.random() < 0.3:
+        body = body.rstrip(b"\r\n")  # last line without newline
+    return body
+
+
+def random_chunks(rng, body):
+    cuts = sorted(rng.sample(range(1, max(2, len(body))), k=min(len(body) - 1, rng.randrange(1, 40))))
+    pieces, last = [], 0
+    for c in cuts:
+        pieces.append(body[last:c])
+        last = c
+    pieces.append(body[last:])
+    return [p for p in pieces if p]
+
+
+async def test_random_framing_and_chunking():
+    import random
+
+    rng = random.Random(20261126)
+    cases = []
+    for _ in range(25):
+        events = [stored_event(i, data={"i": i, "s": "\u00e9\u2603" * rng.randrange(5)}) for i in range(rng.randrange(0, 12))]
+        body = random_body(rng, events)
+        cases.append((events, random_chunks(rng, body) if body else []))
+    state = {"i": 0}
+
+    def handler(conn, req):
+        _, chunks = cases[state["i"]]
+        state["i"] += 1
+        return conn.respond_chunks(chunks)
+
+    with ScriptedServer(handler) as srv:
+        client = make_client(srv.url)
+        for events, chunks in cases:
+            got = await client.stream_events("/test")
+            assert [e.to_dict() for e in got] == events, chunks
+        await client.aclose()
