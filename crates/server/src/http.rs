@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -25,6 +25,23 @@ use crate::store::{NewEvent, Precondition, Store, StoreError};
 
 /// Largest request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// An oversized body up to this size is read and discarded before the 413 is sent, so
+/// that clients still writing it get the answer instead of a connection reset.
+const DRAIN_LIMIT_BYTES: usize = 4 * MAX_BODY_BYTES;
+
+/// Reads and discards at most `limit` bytes of `body`.
+async fn drain(mut body: Body, limit: usize) {
+    let mut seen: usize = 0;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(chunk) = frame.into_data() {
+            seen = seen.saturating_add(chunk.len());
+            if seen > limit {
+                break;
+            }
+        }
+    }
+}
 /// Bytes gathered into one response chunk when streaming stored events.
 const CHUNK_BYTES: usize = 64 * 1024;
 const NDJSON: &str = "application/x-ndjson";
@@ -234,26 +251,44 @@ async fn read_json(headers: &HeaderMap, body: Body) -> Result<Map<String, Value>
             format!("request body exceeds {MAX_BODY_BYTES} bytes"),
         )
     };
-    if let Some(len) = headers
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(len) = declared {
         if len > MAX_BODY_BYTES as u64 {
+            // Read (and discard) a moderately oversized body before answering, so the
+            // client sees the 413 instead of a reset while it is still sending.
+            if len <= DRAIN_LIMIT_BYTES as u64 {
+                drain(body, DRAIN_LIMIT_BYTES).await;
+            }
             return Err(too_large());
         }
     }
-    let bytes: Bytes = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) => {
-            if e.is::<http_body_util::LengthLimitError>() {
-                return Err(too_large());
+    let mut body = body;
+    let mut buf = Vec::with_capacity(declared.map_or(0, |l| l as usize));
+    let mut oversized = false;
+    let mut seen: usize = 0;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::bad(format!("could not read the request body: {e}")))?;
+        if let Ok(chunk) = frame.into_data() {
+            seen = seen.saturating_add(chunk.len());
+            if seen > MAX_BODY_BYTES {
+                oversized = true;
+                buf = Vec::new();
+                if seen > DRAIN_LIMIT_BYTES {
+                    break;
+                }
+            } else {
+                buf.extend_from_slice(&chunk);
             }
-            return Err(ApiError::bad(format!(
-                "could not read the request body: {e}"
-            )));
         }
-    };
+    }
+    if oversized {
+        return Err(too_large());
+    }
+    let bytes = Bytes::from(buf);
     let v: Value = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad(format!("malformed JSON body: {e}")))?;
     match v {
