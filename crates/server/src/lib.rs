@@ -40,8 +40,8 @@ pub use error::{ServerError, ServerErrorKind};
 pub use event::MAX_EVENT_BYTES;
 pub use http::MAX_BODY_BYTES;
 
-/// How to run the server.
-#[derive(Debug, Clone)]
+/// How to run the server. `Debug` never shows the token.
+#[derive(Clone)]
 pub struct ServerConfig {
     /// Address to listen on; default `127.0.0.1`.
     pub host: String,
@@ -53,6 +53,18 @@ pub struct ServerConfig {
     pub data_dir: Option<PathBuf>,
     /// Observe heartbeat interval; default 1 s.
     pub heartbeat: Duration,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("token", &"***")
+            .field("data_dir", &self.data_dir)
+            .field("heartbeat", &self.heartbeat)
+            .finish()
+    }
 }
 
 impl Default for ServerConfig {
@@ -243,4 +255,20 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         accept: Some(accept),
         observers,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ServerConfig;
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let config = ServerConfig {
+            token: "tok-Sekr3t-debug".into(),
+            ..ServerConfig::default()
+        };
+        let shown = format!("{config:?} {config:#?}");
+        assert!(!shown.contains("Sekr3t"), "{shown}");
+        assert!(shown.contains("127.0.0.1"), "{shown}");
+    }
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use clap::Parser;
 
 /// A local Genesis DB v1-compatible server, for development and tests.
-#[derive(Parser, Debug)]
+// No `Debug`: the arguments hold the token.
+#[derive(Parser)]
 #[command(name = "genesisdb-server", version)]
 struct Args {
     /// Address to listen on.
