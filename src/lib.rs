@@ -57,6 +57,8 @@ fn install_logging(py: Python<'_>) {
     }
 }
 
+/// The native core of ``genesisdb`` (Rust, pyo3): client, events, streams, local server.
+/// Use the ``genesisdb`` package; this module is an implementation detail.
 #[pymodule(gil_used = false)]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     install_logging(m.py());
@@ -73,6 +75,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<server::LocalServer>()?;
     m.add_function(wrap_pyfunction!(dumps, m)?)?;
     m.add_function(wrap_pyfunction!(loads, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime::runtime_stats, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -44,6 +44,19 @@ pub fn runtime() -> PyResult<&'static Runtime> {
     Ok(rt)
 }
 
+/// Diagnostics of the extension's tokio runtime (built on first use):
+/// ``{"alive_tasks": int, "workers": int}``. ``alive_tasks`` counts the tasks not yet
+/// finished, the in-process ``LocalServer``'s included; it returns to its baseline once
+/// streams are closed or cancelled.
+#[pyfunction]
+pub fn runtime_stats(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
+    let metrics = runtime()?.metrics();
+    let stats = pyo3::types::PyDict::new(py);
+    stats.set_item("alive_tasks", metrics.num_alive_tasks())?;
+    stats.set_item("workers", metrics.num_workers())?;
+    Ok(stats)
+}
+
 /// False once the interpreter started to exit (set from an `atexit` hook). After that no
 /// tokio thread may attach to the interpreter: attaching during finalization aborts CPython.
 static PY_ALIVE: AtomicBool = AtomicBool::new(true);

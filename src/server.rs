@@ -120,6 +120,21 @@ impl LocalServer {
         })
     }
 
+    /// Observe responses currently open on the server (a diagnostic; 0 when stopped). It drops
+    /// back once a client closed its connection and the server's next write failed.
+    fn open_observers(&self, py: Python<'_>) -> PyResult<usize> {
+        py.detach(|| {
+            let state = self
+                .state
+                .lock()
+                .map_err(|_| PyRuntimeError::new_err("server state poisoned"))?;
+            Ok(state
+                .running
+                .as_ref()
+                .map_or(0, RunningServer::open_observers))
+        })
+    }
+
     /// True while serving.
     #[getter]
     fn running(&self) -> bool {

@@ -21,7 +21,7 @@ import time
 import pytest
 
 from conftest import TOKEN, collect, make_client, socket_count
-from genesisdb import Client
+from genesisdb import Client, _native
 from genesisdb import errors as E
 from scripted import ScriptedServer, recording_handler, stored_event
 
@@ -160,7 +160,12 @@ async def settle_sockets(baseline, slack=4, timeout=15.0):
     return socket_count()
 
 
-async def test_thousand_observers_cancelled_return_sockets(server, client):
+def alive_tasks() -> int:
+    """Tasks alive on the extension's tokio runtime (client and in-process server)."""
+    return _native.runtime_stats()["alive_tasks"]
+
+
+async def test_thousand_observers_cancelled_return_sockets_and_tasks(server, client):
     # warm up: runtime, pool, server listener
     it = client.observe_events("/leak")
     t = asyncio.ensure_future(it.__anext__())
@@ -169,24 +174,42 @@ async def test_thousand_observers_cancelled_return_sockets(server, client):
     await asyncio.gather(t, return_exceptions=True)
     await it.aclose()
     await asyncio.sleep(0.3)
+    await wait_for(lambda: server.open_observers() == 0)
     baseline = socket_count()
+    baseline_tasks = alive_tasks()
+    assert server.open_observers() == 0
 
     async def observe_forever():
         async for _ in client.observe_events("/leak"):
             pass
 
-    peak = 0
+    peak = peak_tasks = peak_observers = 0
     for _ in range(10):
         tasks = [asyncio.create_task(observe_forever()) for _ in range(100)]
         # let them connect (client and in-process server side: ~200 sockets)
-        await wait_for(lambda: socket_count() >= baseline + 150, timeout=10)
+        await wait_for(
+            lambda: socket_count() >= baseline + 150 and server.open_observers() >= 100,
+            timeout=10,
+        )
         peak = max(peak, socket_count())
+        peak_tasks = max(peak_tasks, alive_tasks())
+        peak_observers = max(peak_observers, server.open_observers())
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     assert peak > baseline + 50, "the observers never connected"
+    assert peak_tasks > baseline_tasks + 50, "no tokio task was ever spawned for the observers"
+    assert peak_observers > 50, "the server never saw the observers"
     after = await settle_sockets(baseline)
     assert after <= baseline + 4, f"sockets: baseline {baseline}, after {after}, peak {peak}"
+    # the server notices each gone client at its next heartbeat write (every 0.2 s)
+    await wait_for(lambda: server.open_observers() == 0, timeout=15, interval=0.05)
+    assert server.open_observers() == 0, f"server observers still open, peak {peak_observers}"
+    await wait_for(lambda: alive_tasks() <= baseline_tasks, timeout=15, interval=0.05)
+    tasks_after = alive_tasks()
+    assert tasks_after <= baseline_tasks, (
+        f"tokio tasks: baseline {baseline_tasks}, after {tasks_after}, peak {peak_tasks}"
+    )
     # the client still works
     await client.commit_events([tick(1, "/leak")])
     assert len(await client.stream_events("/leak")) == 1

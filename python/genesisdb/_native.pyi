@@ -13,6 +13,7 @@ __all__ = [
     "LocalServer",
     "dumps",
     "loads",
+    "runtime_stats",
     "_interpreter_exiting",
     "__version__",
 ]
@@ -25,6 +26,9 @@ def _interpreter_exiting() -> None:
 
 def loads(text: str) -> Any:
     """Decodes JSON text to Python objects (key order kept, big ints exact)."""
+
+def runtime_stats() -> dict[str, int]:
+    """Diagnostics of the extension's tokio runtime: ``alive_tasks`` and ``workers``."""
 
 @final
 class Event:
@@ -154,6 +158,7 @@ class LocalServer:
     ) -> "LocalServer": ...
     def start(self) -> str: ...
     def stop(self) -> None: ...
+    def open_observers(self) -> int: ...
     @property
     def running(self) -> bool: ...
     @property

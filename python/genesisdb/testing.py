@@ -85,6 +85,11 @@ class LocalServer:
         Acknowledged commits are durable when a ``data_dir`` is used. Idempotent."""
         self._native.stop()
 
+    def open_observers(self) -> int:
+        """Observe responses the server has open right now (a diagnostic for leak tests; 0
+        when stopped). One drops once its client is gone and the next heartbeat fails."""
+        return self._native.open_observers()
+
     def restart(self) -> "LocalServer":
         """:meth:`stop`, then :meth:`start` on the same port and data dir (an in-memory
         server starts empty)."""
