@@ -85,6 +85,7 @@ class HTTPError(GenesisDBError):
         body: str = "",
         route: str = "",
     ) -> None:
+        """The message, the HTTP status, reason and (truncated) body, and the route."""
         super().__init__(message)
         self.status = status
         self.reason = reason
@@ -140,6 +141,7 @@ class PreconditionFailedError(HTTPError):
         precondition_message: Optional[str] = None,
         index: Optional[int] = None,
     ) -> None:
+        """As :class:`HTTPError`, plus the failed precondition's type, message and index."""
         super().__init__(message, status, reason, body, route)
         self.precondition_type = precondition_type
         self.precondition_message = precondition_message
@@ -180,6 +182,7 @@ class TransportError(GenesisDBError, ConnectionError):
     route: str
 
     def __init__(self, message: str, route: str = "") -> None:
+        """The message and the route of the request that failed."""
         super().__init__(message)
         self.route = route
 
@@ -204,6 +207,7 @@ class TimeoutError(GenesisDBError, builtins.TimeoutError):  # noqa: A001
     kind: str
 
     def __init__(self, message: str, route: str = "", kind: str = "") -> None:
+        """The message, the route, and which timeout expired (``kind``)."""
         super().__init__(message)
         self.route = route
         self.kind = kind
@@ -224,6 +228,7 @@ class ProtocolError(GenesisDBError):
     line: int
 
     def __init__(self, message: str, route: str = "", line: int = 0) -> None:
+        """The message, the route, and the 1-based line of the response (0 if none)."""
         super().__init__(message)
         self.route = route
         self.line = line
