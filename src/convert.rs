@@ -119,7 +119,8 @@ pub fn write_json(
     if let Ok(d) = obj.cast::<PyDict>() {
         out.push(b'{');
         let mut first = true;
-        for (k, v) in d.iter() {
+        for item in DictItems::new(d) {
+            let (k, v) = item?;
             let key = match k.cast::<PyString>() {
                 Ok(k) => k,
                 Err(_) => {
@@ -147,18 +148,7 @@ pub fn write_json(
         return Ok(());
     }
     if let Ok(l) = obj.cast::<PyList>() {
-        out.push(b'[');
-        for (i, item) in l.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            if let Err(mut e) = write_json(&item, out, depth + 1) {
-                e.path.push(Seg::Index(i));
-                return Err(e);
-            }
-        }
-        out.push(b']');
-        return Ok(());
+        return write_array(l.iter(), out, depth);
     }
     if let Ok(b) = obj.cast::<PyBool>() {
         out.extend_from_slice(if b.is_true() { b"true" } else { b"false" });
@@ -208,23 +198,91 @@ pub fn write_json(
         return Ok(());
     }
     if let Ok(t) = obj.cast::<PyTuple>() {
-        out.push(b'[');
-        for (i, item) in t.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            if let Err(mut e) = write_json(&item, out, depth + 1) {
-                e.path.push(Seg::Index(i));
-                return Err(e);
-            }
-        }
-        out.push(b']');
-        return Ok(());
+        return write_array(t.iter(), out, depth);
     }
     Err(EncodeError::type_err(format!(
         "{} is not JSON-serialisable",
         type_name(obj)
     )))
+}
+
+/// Appends the items of a list or tuple as a JSON array.
+fn write_array<'py>(
+    items: impl Iterator<Item = Bound<'py, PyAny>>,
+    out: &mut Vec<u8>,
+    depth: usize,
+) -> Result<(), EncodeError> {
+    out.push(b'[');
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        if let Err(mut e) = write_json(&item, out, depth + 1) {
+            e.path.push(Seg::Index(i));
+            return Err(e);
+        }
+    }
+    out.push(b']');
+    Ok(())
+}
+
+/// The items of a dict, in order. Unlike pyo3's dict iterator, which panics when the dict
+/// changes size while it is walked (Python code, e.g. an int subclass's `__index__` or a
+/// finalizer, may run between two items), this one ends with an error.
+struct DictItems<'a, 'py> {
+    dict: &'a Bound<'py, PyDict>,
+    pos: pyo3::ffi::Py_ssize_t,
+    len: usize,
+    failed: bool,
+}
+
+impl<'a, 'py> DictItems<'a, 'py> {
+    fn new(dict: &'a Bound<'py, PyDict>) -> Self {
+        DictItems {
+            dict,
+            pos: 0,
+            len: dict.len(),
+            failed: false,
+        }
+    }
+}
+
+impl<'py> Iterator for DictItems<'_, 'py> {
+    type Item = Result<(Bound<'py, PyAny>, Bound<'py, PyAny>), EncodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        if self.dict.len() != self.len {
+            self.failed = true;
+            return Some(Err(EncodeError::value_err(
+                "dict changed size while it was being encoded".into(),
+            )));
+        }
+        let mut key: *mut pyo3::ffi::PyObject = std::ptr::null_mut();
+        let mut value: *mut pyo3::ffi::PyObject = std::ptr::null_mut();
+        let py = self.dict.py();
+        // SAFETY: `dict` is a live dict (the interpreter is attached: we hold a `Bound`), and
+        // `PyDict_Next` bounds-checks `pos` against the current table, so a mutation between
+        // calls cannot make it read out of bounds. The borrowed references it returns are
+        // turned into owned ones at once, before any Python code can run.
+        let found = unsafe {
+            pyo3::ffi::PyDict_Next(self.dict.as_ptr(), &mut self.pos, &mut key, &mut value)
+        };
+        if found == 0 || key.is_null() || value.is_null() {
+            return None;
+        }
+        // SAFETY: non-null borrowed references from `PyDict_Next`, valid while the dict holds
+        // them, i.e. until Python code runs; `from_borrowed_ptr` takes a new reference.
+        let (key, value) = unsafe {
+            (
+                Bound::from_borrowed_ptr(py, key),
+                Bound::from_borrowed_ptr(py, value),
+            )
+        };
+        Some(Ok((key, value)))
+    }
 }
 
 struct ByteWriter<'a>(&'a mut Vec<u8>);

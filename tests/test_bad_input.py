@@ -127,6 +127,23 @@ async def test_data_nan_nested_in_list(recorder):
     await assert_rejected(recorder, lambda c: c.commit_events([ev(data={"xs": [1.0, float("nan")]})]), "0", "xs")
 
 
+async def test_data_dict_mutated_while_encoded_is_an_error_not_a_panic(recorder):
+    # An int subclass's __index__ is Python code run while the data dict is walked; growing
+    # the dict there must end in an InvalidInputError (pyo3's own dict iterator panics).
+    data = {}
+
+    class Growing(int):
+        def __index__(self):
+            data[f"k{len(data)}"] = 1
+            return 10**30
+
+    data["big"] = Growing(10**30)
+    data["after"] = 1
+    await assert_rejected(
+        recorder, lambda c: c.commit_events([ev(data=data)]), "0", "changed size", exc=InvalidInputError
+    )
+
+
 async def test_last_event_bad_means_nothing_sent(recorder):
     events = [ev() for _ in range(50)] + [ev(data={"bad": {1}})]
     await assert_rejected(recorder, lambda c: c.commit_events(events), "50", "bad")
