@@ -84,6 +84,10 @@ class Conn:
         self.buf = b""
         self.bytes_sent = 0
         self.peer_closed = False
+        # wake() (any thread) and close() (the serving thread) never interleave: a shutdown
+        # must not reach a descriptor number that close() just released for reuse
+        self._fd_lock = threading.Lock()
+        self._closed = False
 
     def mark_peer_closed(self) -> None:
         """Counts this connection once in ``server.closed_by_peer``."""
@@ -95,8 +99,8 @@ class Conn:
 
     # ---- reading -------------------------------------------------------------
     def _recv(self, timeout: Optional[float] = None) -> bytes:
-        self.sock.settimeout(timeout)
         try:
+            self.sock.settimeout(timeout)
             data = self.sock.recv(65536)
         except socket.timeout:
             raise
@@ -234,15 +238,32 @@ class Conn:
         self.end_chunked()
         return True
 
+    def wake(self) -> None:
+        """Ends the connection without releasing its descriptor (safe from any thread): a
+        blocked read returns end-of-file, a blocked write fails, the peer sees the close."""
+        with self._fd_lock:
+            if not self._closed:
+                self._shutdown()
+
+    def _shutdown(self) -> None:
+        try:
+            # the plain socket method, also for TLS: never touch the SSL state of another thread
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+        except (OSError, ValueError):
+            pass
+
     def close(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        """Shuts down and closes the socket; only the thread serving this connection (or any
+        thread once that one ended) may call it, so no thread uses a closed descriptor."""
+        with self._fd_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._shutdown()
+            try:
+                self.sock.close()
+            except OSError:
+                pass
 
 
 Handler = Callable[[Conn, Request], bool]
@@ -307,9 +328,9 @@ class ScriptedServer:
                 self.connections += 1
                 conn = Conn(self, sock, self.connections)
                 self.conns.append(conn)
+                t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+                self.threads.append(t)
                 self.changed.notify_all()
-            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self.threads.append(t)
             t.start()
 
     def _serve(self, conn: Conn) -> None:
@@ -357,16 +378,26 @@ class ScriptedServer:
             self.changed.notify_all()
 
     def close(self) -> None:
+        """Stops serving and ends every connection.
+
+        A descriptor is closed only once no thread can still use it: closing a socket that
+        another thread is blocked on races with that thread (``Bad file descriptor``, or worse,
+        a number already reused by a new socket). So: signal, wake the connections with
+        ``shutdown``, wait for the threads, and only then close.
+        """
         self.stopping.set()
-        try:
-            self.listener.close()
-        except OSError:
-            pass
-        for c in list(self.conns):
-            c.close()
-        self.accept_thread.join(timeout=5)
-        for t in self.threads:
-            t.join(timeout=5)
+        if self.accept_thread.ident is not None:
+            self.accept_thread.join(timeout=5)  # its accept times out every 0.1 s
+        if not self.accept_thread.is_alive():
+            self.listener.close()  # after the join: no thread accepts on it any more
+        with self.changed:
+            conns = list(self.conns)
+            threads = list(self.threads)
+        for c in conns:
+            c.wake()
+        for t in threads:
+            if t.ident is not None:
+                t.join(timeout=5)  # each serving thread closes its own socket on the way out
 
 
 # ---- helpers for handlers ---------------------------------------------------------
