@@ -518,33 +518,23 @@ impl Client {
 
     /// `GET status/ping`: the body text (`pong`). Retried.
     pub async fn ping(&self) -> Result<String, Error> {
-        let body = self
-            .simple(
-                Request {
-                    method: Method::GET,
-                    route: ROUTE_PING,
-                    body: None,
-                    ndjson: false,
-                },
-                Safety::Read,
-            )
-            .await?;
-        Ok(String::from_utf8_lossy(&body).into_owned())
+        self.get_text(ROUTE_PING).await
     }
 
     /// `GET status/audit`: the report text. Retried.
     pub async fn audit(&self) -> Result<String, Error> {
-        let body = self
-            .simple(
-                Request {
-                    method: Method::GET,
-                    route: ROUTE_AUDIT,
-                    body: None,
-                    ndjson: false,
-                },
-                Safety::Read,
-            )
-            .await?;
+        self.get_text(ROUTE_AUDIT).await
+    }
+
+    /// A retried `GET` whose body is text (invalid UTF-8 is replaced, never an error).
+    async fn get_text(&self, route: &'static str) -> Result<String, Error> {
+        let req = Request {
+            method: Method::GET,
+            route,
+            body: None,
+            ndjson: false,
+        };
+        let body = self.simple(req, Safety::Read).await?;
         Ok(String::from_utf8_lossy(&body).into_owned())
     }
 
