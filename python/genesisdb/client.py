@@ -250,7 +250,7 @@ class Client:
 
     # ---- streams ----------------------------------------------------------------------
 
-    async def iter_events(
+    def iter_events(
         self,
         subject: str,
         options: Optional[StreamOptions] = None,
@@ -259,35 +259,21 @@ class Client:
     ) -> AsyncIterator[Event]:
         """Like :meth:`stream_events`, as an async iterator holding at most about
         ``batch_size`` events in memory. Breaking out (or ``aclose()``) closes the connection."""
-        it = await self._core.iter_events(subject, options)
-        try:
-            while True:
-                batch = await it.next_batch(batch_size)
-                if batch is None:
-                    return
-                for event in batch:
-                    yield event
-        finally:
-            it.close()
+        return _drain(lambda: self._core.iter_events(subject, options), batch_size)
 
-    async def iter_query(
+    def iter_query(
         self, query: str, *, batch_size: int = DEFAULT_BATCH_SIZE
     ) -> AsyncIterator[Any]:
         """Like :meth:`query_events`, as an async iterator of rows (bounded memory)."""
-        if not isinstance(query, str):
-            raise InvalidInputTypeError(f"query must be a str, got {type(query).__name__}")
-        it = await self._core.iter_query(query)
-        try:
-            while True:
-                batch = await it.next_batch(batch_size)
-                if batch is None:
-                    return
-                for row in batch:
-                    yield row
-        finally:
-            it.close()
 
-    async def observe_events(
+        def open_rows() -> Awaitable[_native.RowIter]:
+            if not isinstance(query, str):
+                raise InvalidInputTypeError(f"query must be a str, got {type(query).__name__}")
+            return self._core.iter_query(query)
+
+        return _drain(open_rows, batch_size)
+
+    def observe_events(
         self,
         subject: str,
         options: Optional[StreamOptions] = None,
@@ -308,19 +294,34 @@ class Client:
         event loop before every reconnection attempt (the core also logs each one).
         Breaking out (or ``aclose()``) closes the connection.
         """
-        notify: Optional[Callable[[int, Optional[str], str], None]] = None
-        if on_reconnect is not None:
-            notify = _reconnect_notifier(asyncio.get_running_loop(), on_reconnect)
-        it = await self._core.observe_events(subject, options, reconnect, max_reconnects, notify)
-        try:
-            while True:
-                batch = await it.next_batch(batch_size)
-                if batch is None:
-                    return
-                for event in batch:
-                    yield event
-        finally:
-            it.close()
+
+        def open_observer() -> Awaitable[_native.ObserveIter]:
+            notify: Optional[Callable[[int, Optional[str], str], None]] = None
+            if on_reconnect is not None:
+                notify = _reconnect_notifier(asyncio.get_running_loop(), on_reconnect)
+            return self._core.observe_events(subject, options, reconnect, max_reconnects, notify)
+
+        return _drain(open_observer, batch_size)
+
+
+_NativeIter = Union[_native.EventIter, _native.RowIter, _native.ObserveIter]
+
+
+async def _drain(
+    open_iter: Callable[[], Awaitable[_NativeIter]], batch_size: int
+) -> AsyncIterator[Any]:
+    """The items of a native iterator, opened on the first ``__anext__`` (so nothing is sent
+    before the caller iterates), fetched ``batch_size`` per crossing; closed on exit."""
+    it = await open_iter()
+    try:
+        while True:
+            batch = await it.next_batch(batch_size)
+            if batch is None:
+                return
+            for item in batch:
+                yield item
+    finally:
+        it.close()
 
 
 def _reconnect_notifier(
