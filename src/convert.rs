@@ -431,21 +431,26 @@ pub fn subject_arg(subject: &Bound<'_, PyAny>) -> PyResult<String> {
     }
 }
 
+/// The items of a list or tuple argument named `what` (anything else is a type error).
+fn list_items<'py>(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    if let Ok(l) = obj.cast::<PyList>() {
+        Ok(l.iter().collect())
+    } else if let Ok(t) = obj.cast::<PyTuple>() {
+        Ok(t.iter().collect())
+    } else {
+        Err(invalid_type(format!(
+            "{what} must be a list of dicts, got {}",
+            type_name(obj)
+        )))
+    }
+}
+
 const EVENT_KEYS: &[&str] = &["source", "subject", "type", "data", "options"];
 const EVENT_OPTION_KEYS: &[&str] = &["store_data_as_reference"];
 
 /// The `events` argument of `commit_events` -> core events (validated, nothing sent).
 pub fn commit_events(events: &Bound<'_, PyAny>) -> PyResult<Vec<CommitEvent>> {
-    let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = events.cast::<PyList>() {
-        l.iter().collect()
-    } else if let Ok(t) = events.cast::<PyTuple>() {
-        t.iter().collect()
-    } else {
-        return Err(invalid_type(format!(
-            "events must be a list of dicts, got {}",
-            type_name(events)
-        )));
-    };
+    let items = list_items(events, "events")?;
     if items.is_empty() {
         return Err(invalid_input("events must not be empty"));
     }
@@ -499,16 +504,7 @@ pub fn preconditions(pre: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Preconditio
     let Some(pre) = pre.filter(|p| !p.is_none()) else {
         return Ok(Vec::new());
     };
-    let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = pre.cast::<PyList>() {
-        l.iter().collect()
-    } else if let Ok(t) = pre.cast::<PyTuple>() {
-        t.iter().collect()
-    } else {
-        return Err(invalid_type(format!(
-            "preconditions must be a list of dicts, got {}",
-            type_name(pre)
-        )));
-    };
+    let items = list_items(pre, "preconditions")?;
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let prefix = format!("precondition {i}: ");

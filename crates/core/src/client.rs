@@ -227,6 +227,17 @@ pub(crate) async fn next_chunk(
     }
 }
 
+/// The `POST stream` request for `subject` (validated) and `opts`.
+fn stream_request(subject: &str, opts: &StreamOptions) -> Result<Request, Error> {
+    validate_subject(subject)?;
+    Ok(Request {
+        method: Method::POST,
+        route: ROUTE_STREAM,
+        body: Some(subject_body(subject, opts)?),
+        ndjson: true,
+    })
+}
+
 async fn read_limited(resp: &mut reqwest::Response, limit: usize) -> Vec<u8> {
     let mut out = Vec::new();
     while let Ok(Some(chunk)) = resp.chunk().await {
@@ -544,13 +555,7 @@ impl Client {
         subject: &str,
         opts: &StreamOptions,
     ) -> Result<Vec<Event>, Error> {
-        validate_subject(subject)?;
-        let req = Request {
-            method: Method::POST,
-            route: ROUTE_STREAM,
-            body: Some(subject_body(subject, opts)?),
-            ndjson: true,
-        };
+        let req = stream_request(subject, opts)?;
         self.collect(req, EventParser).await
     }
 
@@ -561,13 +566,7 @@ impl Client {
         subject: &str,
         opts: &StreamOptions,
     ) -> Result<EventStream, Error> {
-        validate_subject(subject)?;
-        let req = Request {
-            method: Method::POST,
-            route: ROUTE_STREAM,
-            body: Some(subject_body(subject, opts)?),
-            ndjson: true,
-        };
+        let req = stream_request(subject, opts)?;
         let resp = self.open(&req).await?;
         Ok(EventStream {
             inner: self.spawn_reader(resp, ROUTE_STREAM, EventParser),
