@@ -29,6 +29,19 @@ struct State {
     pid: u32,
 }
 
+/// The runtime, for a `block_on` from this thread. Tokio panics on a `block_on` made on one
+/// of its own threads, where Python code runs too (e.g. a `logging` handler receiving a Rust
+/// log record): refuse that with an exception instead.
+fn blocking_runtime(what: &str) -> PyResult<&'static tokio::runtime::Runtime> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(PyRuntimeError::new_err(format!(
+            "LocalServer.{what}() cannot run on a genesisdb runtime thread (e.g. inside a \
+             logging handler called for a genesisdb log record); call it from a Python thread"
+        )));
+    }
+    runtime()
+}
+
 #[pymethods]
 impl LocalServer {
     #[new]
@@ -84,7 +97,7 @@ impl LocalServer {
                 data_dir: self.data_dir.clone(),
                 heartbeat: self.heartbeat,
             };
-            let rt = runtime()?;
+            let rt = blocking_runtime("start")?;
             let running = rt
                 .block_on(genesisdb_server::start(config))
                 .map_err(|e| PyOSError::new_err(e.to_string()))?;
@@ -114,7 +127,14 @@ impl LocalServer {
                 std::mem::forget(running);
                 return Ok(());
             }
-            let rt = runtime()?;
+            let rt = match blocking_runtime("stop") {
+                Ok(rt) => rt,
+                Err(e) => {
+                    state.running = Some(running);
+                    self.serving.store(true, Ordering::SeqCst);
+                    return Err(e);
+                }
+            };
             rt.block_on(running.shutdown());
             Ok(())
         })

@@ -120,3 +120,55 @@ def test_plugin_fixtures(pytester, request):
     result = pytester.runpytest_subprocess(*args)
     result.assert_outcomes(passed=1)
 
+
+
+async def test_start_and_stop_from_a_runtime_thread_raise_instead_of_panicking():
+    # Rust log records reach Python `logging` on the extension's runtime threads; a handler
+    # there that starts or stops a LocalServer must get an exception, never a Rust panic.
+    import logging
+
+    from conftest import make_client
+    from scripted import ScriptedServer
+
+    def unavailable(conn, req):
+        return conn.respond(503, '{"error":"unavailable"}')
+
+    fresh = local_server()
+    running = local_server().start()
+    seen = []
+
+    class Handler(logging.Handler):
+        def emit(self, record):
+            for action in (fresh.start, running.stop):
+                try:
+                    action()
+                    seen.append("ok")
+                except BaseException as exc:  # a PanicException is a BaseException
+                    seen.append(exc)
+
+    handler = Handler()
+    logger = logging.getLogger("genesisdb")
+    logger.addHandler(handler)
+    previous = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        with ScriptedServer(unavailable) as srv:
+            client = make_client(srv.url, retries=1, retry_backoff=0.01)
+            with pytest.raises(E.ServerError):
+                await client.ping()
+            await client.aclose()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+    assert seen, "no log record reached the handler"
+    for outcome in seen:
+        assert isinstance(outcome, RuntimeError), repr(outcome)
+        assert "runtime thread" in str(outcome)
+    # both servers are still usable from a Python thread
+    assert not fresh.running and running.running
+    fresh.start()
+    async with fresh.client() as c, running.client() as d:
+        assert await c.ping() == "pong" and await d.ping() == "pong"
+    fresh.stop()
+    running.stop()
+    assert not running.running
