@@ -886,11 +886,15 @@ async def test_token_never_in_repr_errors_or_logs(server, caplog):
     await expect_error(refused.ping())
     await refused.aclose()
 
-    # a failed configuration
-    try:
-        Client(api_url="not a url", auth_token=secret)
-    except Exception as exc:
-        texts.extend([str(exc), repr(exc)])
+    # failed configurations, and the local server's own reprs
+    for kw in ({"api_url": "not a url"}, {"auth_token": secret + "\n"}, {"auth_token": secret + "\x01"}):
+        try:
+            Client(**{"api_url": server.url, "auth_token": secret, **kw})
+        except Exception as exc:
+            texts.extend([str(exc), repr(exc)])
+        else:
+            raise AssertionError(f"expected a configuration error for {sorted(kw)}")
+    texts += [repr(server), str(server), repr(server._native)]
 
     await c.aclose()
     await expect_error(c.ping())
