@@ -85,3 +85,57 @@ def test_the_walk_covers_the_native_classes():
     assert {"genesisdb._native.CoreClient", "genesisdb._native.runtime_stats"} <= names
     assert inspect.getdoc(_native.CoreClient.observe_events)
     assert inspect.getdoc(_native.Event.data)
+
+
+def _stub_docstrings() -> Iterator[Tuple[str, Any, str]]:
+    """(qualified name, runtime object, docstring) of every documented name in the stubs."""
+    import ast
+    import pathlib
+
+    from genesisdb import _native
+
+    stub = pathlib.Path(genesisdb.__file__).with_name("_native.pyi")
+    tree = ast.parse(stub.read_text(encoding="utf-8"))
+
+    def walk(body: List[ast.stmt], owner: Any, prefix: str) -> Iterator[Tuple[str, Any, str]]:
+        for node in body:
+            if not isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+                continue
+            if node.name.startswith("_"):
+                continue
+            runtime = vars(owner).get(node.name)
+            doc = ast.get_docstring(node)
+            if doc is not None:
+                yield f"{prefix}{node.name}", runtime, doc
+            if isinstance(node, ast.ClassDef):
+                yield from walk(node.body, runtime, f"{prefix}{node.name}.")
+
+    yield from walk(tree.body, _native, "")
+
+
+def test_native_stub_docstrings_match_the_runtime():
+    # IDEs read the stubs, not the extension: the stubs carry the Rust doc comments verbatim
+    seen = 0
+    for name, runtime, doc in _stub_docstrings():
+        seen += 1
+        assert runtime is not None, f"{name}: in the stub but not at runtime"
+        assert doc == inspect.cleandoc(runtime.__doc__ or ""), f"{name}: stub docstring differs"
+    assert seen > 40
+
+
+def test_every_public_native_name_has_a_stub_docstring():
+    from genesisdb import _native
+
+    documented = {name for name, _, _ in _stub_docstrings()}
+    expected = set()
+    for name in _native.__all__:
+        if name.startswith("_"):
+            continue
+        expected.add(name)
+        obj = getattr(_native, name)
+        if inspect.isclass(obj):
+            expected.update(
+                f"{name}.{m}" for m, v in vars(obj).items() if _is_public(m) and _documentable(v)
+                and m != "__init__"
+            )
+    assert sorted(expected - documented) == []
