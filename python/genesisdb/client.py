@@ -330,10 +330,15 @@ def _reconnect_notifier(
     """Wraps ``callback`` so that the core can report reconnects from any thread: the
     callback runs on ``loop`` (an async callback becomes a task)."""
 
+    # the loop keeps only weak references to tasks: hold them until they are done
+    pending: "set[asyncio.Future[None]]" = set()
+
     def run(info: ReconnectInfo) -> None:
         result = callback(info)
         if inspect.isawaitable(result):
-            asyncio.ensure_future(result)
+            task = asyncio.ensure_future(result)
+            pending.add(task)
+            task.add_done_callback(pending.discard)
 
     def notify(attempt: int, last_event_id: Optional[str], reason: str) -> None:
         try:
