@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use genesisdb_core::{Config, ObserveSettings, RetryPolicy};
 use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyInt};
 
 use crate::convert::{self, Rows};
-use crate::errors::{client_closed, configuration, lift};
+use crate::errors::{client_closed, configuration, invalid_type, lift};
 use crate::event::Events;
 use crate::runtime::while_python_alive;
 use crate::runtime::{future_into_py, runtime};
@@ -18,9 +19,30 @@ fn seconds(name: &str, value: Option<f64>) -> PyResult<Option<Duration>> {
         None => Ok(None),
         Some(v) if v.is_finite() && v > 0.0 => Duration::try_from_secs_f64(v)
             .map(Some)
-            .map_err(|_| configuration(format!("{name} is out of range: {v}"))),
+            .map_err(|_| configuration(format!("{name} is out of range: {v:?} seconds"))),
         Some(v) => Err(configuration(format!(
-            "{name} must be a positive number of seconds, got {v}"
+            "{name} must be a positive number of seconds, got {v:?}"
+        ))),
+    }
+}
+
+/// A whole-number setting from 0 to `max`; named in the error (a bare `OverflowError` or
+/// `TypeError` from argument extraction would not say which setting is wrong).
+fn whole(name: &str, value: Option<&Bound<'_, PyAny>>, max: u64) -> PyResult<Option<u64>> {
+    let Some(v) = value.filter(|v| !v.is_none()) else {
+        return Ok(None);
+    };
+    if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
+        return Err(invalid_type(format!(
+            "{name} must be an int, got {}",
+            convert::type_name(v)
+        )));
+    }
+    match v.extract::<u64>() {
+        Ok(n) if n <= max => Ok(Some(n)),
+        _ => Err(configuration(format!(
+            "{name} must be a whole number from 0 to {max}, got {}",
+            v.repr().map(|r| r.to_string()).unwrap_or_default()
         ))),
     }
 }
@@ -64,13 +86,13 @@ impl CoreClient {
         timeout: Option<f64>,
         connect_timeout: Option<f64>,
         observe_idle_timeout: Option<f64>,
-        retries: Option<u32>,
+        retries: Option<&Bound<'_, PyAny>>,
         retry_backoff: Option<f64>,
         retry_max_backoff: Option<f64>,
         retry_max_elapsed: Option<f64>,
         ca_file: Option<std::path::PathBuf>,
         user_agent: Option<String>,
-        max_line_bytes: Option<usize>,
+        max_line_bytes: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let mut config: Config = lift(Config::resolve(api_url, api_version, auth_token))?;
         if let Some(d) = seconds("timeout", timeout)? {
@@ -83,8 +105,8 @@ impl CoreClient {
             config.observe_idle_timeout = d;
         }
         let mut retry: RetryPolicy = config.retry.clone();
-        if let Some(r) = retries {
-            retry.max_attempts = r.saturating_add(1);
+        if let Some(r) = whole("retries", retries, u64::from(u32::MAX - 1))? {
+            retry.max_attempts = u32::try_from(r).unwrap_or(u32::MAX - 1).saturating_add(1);
         }
         if let Some(d) = seconds("retry_backoff", retry_backoff)? {
             retry.initial_backoff = d;
@@ -102,8 +124,9 @@ impl CoreClient {
         if let Some(ua) = user_agent {
             config.user_agent = ua;
         }
-        if let Some(n) = max_line_bytes {
-            config.max_line_bytes = n;
+        let max_bytes = u64::try_from(usize::MAX).unwrap_or(u64::MAX);
+        if let Some(n) = whole("max_line_bytes", max_line_bytes, max_bytes)? {
+            config.max_line_bytes = usize::try_from(n).unwrap_or(usize::MAX);
         }
         lift(config.validate())?;
         let rt = runtime()?;

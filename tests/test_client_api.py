@@ -81,6 +81,24 @@ def test_bad_timeouts_rejected(kw):
         Client(api_url="http://127.0.0.1:1", auth_token=TOKEN, **kw)
 
 
+@pytest.mark.parametrize(
+    "kw, exc",
+    [
+        ({"retries": -1}, E.ConfigurationError),
+        ({"retries": 2**40}, E.ConfigurationError),
+        ({"max_line_bytes": -5}, E.ConfigurationError),
+        ({"max_line_bytes": 2**70}, E.ConfigurationError),
+        ({"retries": "3"}, E.InvalidInputTypeError),
+        ({"retries": True}, E.InvalidInputTypeError),
+        ({"max_line_bytes": 1.5}, E.InvalidInputTypeError),
+    ],
+)
+def test_bad_whole_number_settings_named_in_the_error(kw, exc):
+    with pytest.raises(exc) as info:
+        Client(api_url="http://127.0.0.1:1", auth_token=TOKEN, **kw)
+    assert next(iter(kw)) in str(info.value)
+
+
 def test_version_attribute():
     assert isinstance(genesisdb.__version__, str) and genesisdb.__version__
 
