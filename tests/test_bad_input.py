@@ -300,3 +300,14 @@ async def test_value_errors_are_genesisdb_errors(recorder):
     exc = await assert_rejected(recorder, lambda c: c.commit_events([ev(subject="nope")]), exc=ValueError)
     assert isinstance(exc, InvalidInputError)
     assert isinstance(exc, GenesisDBError)
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 1.5, "8", True])
+@pytest.mark.parametrize("method", ["iter_events", "iter_query", "observe_events"])
+async def test_bad_batch_size(recorder, method, batch_size):
+    async def iterate(c):
+        arg = "STREAM e FROM events" if method == "iter_query" else "/test"
+        async for _ in getattr(c, method)(arg, batch_size=batch_size):
+            pass
+
+    await assert_rejected(recorder, iterate, "batch_size")

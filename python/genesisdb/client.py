@@ -24,7 +24,7 @@ from typing import (
 from . import _native
 from ._native import Event
 from ._types import EventInput, PreconditionLike, StreamOptions
-from .errors import ConfigurationError, InvalidInputTypeError
+from .errors import ConfigurationError, InvalidInputError, InvalidInputTypeError
 
 __all__ = ["Client", "ReconnectInfo"]
 
@@ -312,6 +312,10 @@ async def _drain(
 ) -> AsyncIterator[Any]:
     """The items of a native iterator, opened on the first ``__anext__`` (so nothing is sent
     before the caller iterates), fetched ``batch_size`` per crossing; closed on exit."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+        raise InvalidInputTypeError(f"batch_size must be an int, got {type(batch_size).__name__}")
+    if batch_size < 1:
+        raise InvalidInputError(f"batch_size must be at least 1, got {batch_size}")
     it = await open_iter()
     try:
         while True:
