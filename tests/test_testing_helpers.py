@@ -172,3 +172,9 @@ async def test_start_and_stop_from_a_runtime_thread_raise_instead_of_panicking()
     fresh.stop()
     running.stop()
     assert not running.running
+
+
+@pytest.mark.parametrize("kw", [{"port": -1}, {"port": 65536}, {"port": "80"}, {"heartbeat": 0}, {"heartbeat": float("nan")}])
+def test_bad_server_settings_are_value_errors(kw):
+    with pytest.raises(ValueError):
+        local_server(**kw)

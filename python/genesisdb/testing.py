@@ -42,6 +42,8 @@ class LocalServer:
         host: str = "127.0.0.1",
     ) -> None:
         """Prepares a server; nothing listens until :meth:`start` (or ``with``)."""
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"port must be an int from 0 to 65535, got {port!r}")
         self.token: str = token if token else secrets.token_urlsafe(16)
         self.data_dir: Optional[str] = os.fspath(data_dir) if data_dir is not None else None
         self.heartbeat = heartbeat
