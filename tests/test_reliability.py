@@ -232,6 +232,7 @@ async def test_observers_broken_out_of_return_sockets(server, client):
 async def test_iterators_abandoned_without_aclose_return_sockets(server, client):
     await client.commit_events([tick(i, "/ab") for i in range(20)])
     baseline = socket_count()
+    baseline_tasks = alive_tasks()
     for _ in range(100):
         async for e in client.iter_events("/ab"):
             break  # the generator is dropped here, never closed explicitly
@@ -244,6 +245,10 @@ async def test_iterators_abandoned_without_aclose_return_sockets(server, client)
     await asyncio.sleep(0.5)
     after = await settle_sockets(baseline)
     assert after <= baseline + 4
+    await wait_for(lambda: server.open_observers() == 0 and alive_tasks() <= baseline_tasks,
+                   timeout=15, interval=0.05)
+    assert server.open_observers() == 0
+    assert alive_tasks() <= baseline_tasks, f"tokio tasks: baseline {baseline_tasks}, after {alive_tasks()}"
 
 
 # ---- retries ------------------------------------------------------------------------------
