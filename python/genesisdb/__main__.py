@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import time
 import uuid
@@ -33,16 +34,24 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"Genesis DB local server listening on {server.url}", flush=True)
+    # SIGTERM (kill, docker stop, systemd) stops as cleanly as Ctrl-C.
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
+        # The banner is inside the try: a Ctrl-C right after it still stops cleanly.
+        print(f"Genesis DB local server listening on {server.url}", flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         server.stop()
         print("stopped", flush=True)
     return 0
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 async def _demo_walkthrough(server: LocalServer) -> None:
