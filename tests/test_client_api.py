@@ -99,6 +99,20 @@ def test_bad_whole_number_settings_named_in_the_error(kw, exc):
     assert next(iter(kw)) in str(info.value)
 
 
+@pytest.mark.parametrize("key", ["api_url", "api_version", "auth_token", "user_agent"])
+@pytest.mark.parametrize("value", [987654321, b"tok-bytes-1f", ["tok-list-2e"]])
+@pytest.mark.parametrize("form", ["keyword", "dict"])
+def test_non_string_settings_named_without_their_value(key, value, form):
+    settings = {"api_url": "http://127.0.0.1:1", "auth_token": TOKEN, key: value}
+    with pytest.raises(genesisdb.InvalidInputTypeError) as info:
+        Client(**settings) if form == "keyword" else Client(settings)
+    assert isinstance(info.value, TypeError)
+    assert key in str(info.value) and type(value).__name__ in str(info.value)
+    # the value is never echoed: it may be the token
+    for shown in ("987654321", "tok-bytes-1f", "tok-list-2e", TOKEN):
+        assert shown not in str(info.value)
+
+
 def test_version_attribute():
     assert isinstance(genesisdb.__version__, str) and genesisdb.__version__
 

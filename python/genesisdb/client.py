@@ -44,6 +44,9 @@ _CONFIG_KEYS = (
     "max_line_bytes",
 )
 
+#: Settings that must be strings (anything else is an InvalidInputTypeError naming the key).
+_STR_KEYS = ("api_url", "api_version", "auth_token", "user_agent")
+
 #: Items handed over per await by the async iterators (one Rust->Python crossing each).
 DEFAULT_BATCH_SIZE = 1024
 
@@ -131,6 +134,11 @@ class Client:
             "max_line_bytes": max_line_bytes,
         }
         settings.update({k: v for k, v in explicit.items() if v is not None})
+        for key in _STR_KEYS:
+            value = settings.get(key)
+            if value is not None and not isinstance(value, str):
+                # the value itself is never shown: it may be the token
+                raise InvalidInputTypeError(f"{key} must be a str, got {type(value).__name__}")
         if settings.get("ca_file") is not None:
             settings["ca_file"] = os.fspath(settings["ca_file"])
         self._core = _native.CoreClient(**settings)
