@@ -576,4 +576,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    import signal
+
+    # A terminated run still stops its server (the `with Server(...)` blocks unwind).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main())
