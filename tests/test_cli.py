@@ -54,3 +54,23 @@ def test_serve_answers_ping_then_stops_on_sigterm(tmp_path):
             proc.wait()
     assert proc.returncode == 0, err
     assert "stopped" in out
+
+
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["serve", "--token", "t", "--port", "70000"], "port"),
+        (["serve", "--token", "t", "--port", "0", "--heartbeat", "0"], "heartbeat"),
+        (["serve", "--token", "t", "--port", "0", "--heartbeat", "nan"], "heartbeat"),
+        (["serve", "--port", "0"], "token"),
+        (["demo", "--port", "-1"], "port"),
+    ],
+)
+def test_bad_arguments_are_usage_errors_without_traceback(args, named, monkeypatch):
+    monkeypatch.delenv("GENESISDB_AUTH_TOKEN", raising=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "genesisdb", *args], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("error: ") and named in proc.stderr, proc.stderr

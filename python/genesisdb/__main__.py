@@ -22,13 +22,17 @@ def _serve(args: argparse.Namespace) -> int:
     if not token:
         print("error: --token (or GENESISDB_AUTH_TOKEN) is required", file=sys.stderr)
         return 2
-    server = LocalServer(
-        token=token,
-        data_dir=args.data_dir,
-        port=args.port,
-        heartbeat=args.heartbeat,
-        host=args.host,
-    )
+    try:
+        server = LocalServer(
+            token=token,
+            data_dir=args.data_dir,
+            port=args.port,
+            heartbeat=args.heartbeat,
+            host=args.host,
+        )
+    except ValueError as e:  # a bad --port, --heartbeat or --host: a usage error, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     try:
         server.start()
     except OSError as e:
@@ -145,7 +149,12 @@ async def _demo_walkthrough(server: LocalServer) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    with LocalServer(port=args.port) as server:
+    try:
+        server = LocalServer(port=args.port)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    with server:
         print(f"Genesis DB local server listening on {server.url}")
         asyncio.run(_demo_walkthrough(server))
     print("\ndemo finished; the local server is stopped")
