@@ -509,3 +509,62 @@ async fn query_rows_stream_over_many_chunks_and_a_vanished_reader_is_harmless() 
     assert_eq!(r.text, format!("{n}\n"));
     h.assert_audit_passes(n).await;
 }
+
+/// Racing committers: preconditions are checked under the same lock as the
+/// append, so exactly the allowed number of batches get through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_preconditions_admit_exactly_the_allowed_batches() {
+    let h = std::sync::Arc::new(harness().await);
+    let race = |subject: &'static str, pre: Value| {
+        let mut tasks = Vec::new();
+        for i in 0..32 {
+            let (h, pre) = (h.clone(), pre.clone());
+            tasks.push(tokio::spawn(async move {
+                h.post(
+                    "/api/v1/commit",
+                    json!({"events": [ev(subject, "t", json!({"i": i}))], "preconditions": [pre]}),
+                )
+                .await
+                .status
+            }));
+        }
+        tasks
+    };
+    let mut statuses = Vec::new();
+    for t in race(
+        "/race/new",
+        json!({"type": "isSubjectNew", "payload": {"subject": "/race/new"}}),
+    ) {
+        statuses.push(t.await.expect("task"));
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 412),
+        "{statuses:?}"
+    );
+    assert_eq!(h.stream("/race/new", None).await.len(), 1);
+
+    let query = "STREAM e FROM events WHERE e.subject == '/race/q' MAP COUNT() < 3";
+    let mut statuses = Vec::new();
+    for t in race(
+        "/race/q",
+        json!({"type": "isQueryResultTrue", "payload": {"query": query}}),
+    ) {
+        statuses.push(t.await.expect("task"));
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 412),
+        "{statuses:?}"
+    );
+    assert_eq!(h.stream("/race/q", None).await.len(), 3);
+    h.assert_audit_passes(4).await;
+}
