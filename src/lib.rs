@@ -4,6 +4,7 @@
 //! server in `genesisdb-server`.
 use pyo3::prelude::*;
 
+mod bridge;
 mod client;
 mod convert;
 mod errors;

@@ -2,8 +2,9 @@
 //!
 //! pyo3-async-runtimes' global tokio runtime cannot be replaced once built, and tokio does not
 //! survive `fork()` (the worker threads are not copied). So the extension keeps its own runtime,
-//! keyed by the process id, and bridges futures to asyncio through
-//! `pyo3_async_runtimes::generic` with a runtime type that spawns onto it.
+//! keyed by the process id. Futures reach asyncio through the completion queue of
+//! `crate::bridge`; loops that cannot watch a socket use `pyo3_async_runtimes::generic` with
+//! a runtime type that spawns onto this runtime.
 use std::cell::OnceCell;
 use std::future::Future;
 use std::pin::Pin;
@@ -180,8 +181,9 @@ impl ContextExt for PidRuntime {
     }
 }
 
-/// Turns a Rust future into an asyncio awaitable running on this process's runtime.
-/// Cancelling the Python future drops the Rust future (closing its connection).
+/// Turns a Rust future into an asyncio awaitable running on this process's runtime, through
+/// the loop-thread completion queue of `crate::bridge`. Cancelling the Python future drops the
+/// Rust future (closing its connection).
 pub fn future_into_py<F, T>(py: Python<'_>, fut: F) -> PyResult<Bound<'_, PyAny>>
 where
     F: Future<Output = PyResult<T>> + Send + 'static,
@@ -189,6 +191,10 @@ where
 {
     // Build (or rebuild after fork) the runtime before the bridge needs it, so a failure is an
     // exception here rather than a silently dropped task.
-    runtime()?;
-    generic::future_into_py::<PidRuntime, F, T>(py, fut)
+    let rt = runtime()?;
+    match crate::bridge::spawn_awaitable(py, rt, fut)? {
+        Ok(awaitable) => Ok(awaitable),
+        // a loop that cannot watch a socket: the generic bridge
+        Err(fut) => generic::future_into_py::<PidRuntime, F, T>(py, fut),
+    }
 }

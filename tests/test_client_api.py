@@ -694,3 +694,62 @@ def test_clients_in_threads(server):
     for t in threads:
         t.join(60)
     assert results == [1] * 8
+
+
+def _unix_sockets() -> int:
+    """Unix-domain sockets open in this process (the HTTP pool's TCP sockets not counted)."""
+    import os
+
+    with open("/proc/net/unix") as f:
+        unix = {line.split()[6] for line in f.readlines()[1:] if len(line.split()) > 6}
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in unix:
+            count += 1
+    return count
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/net/unix"), reason="needs /proc")
+def test_event_loops_in_turn_do_not_accumulate_wakeup_sockets(server):
+    # each loop gets one wake-up socket pair; a closed loop's pair is released
+    c = Client(server.client_config())
+
+    async def use():
+        results = await asyncio.gather(*(c.ping() for _ in range(20)))
+        return results.count("pong")
+
+    assert asyncio.run(use()) == 20
+    baseline = _unix_sockets()
+    for _ in range(30):
+        assert asyncio.run(use()) == 20
+    after = _unix_sockets()
+    assert after <= baseline + 4, (baseline, after)
+    c.close()
+
+
+def test_loop_without_add_reader_still_works(server):
+    # e.g. a proactor-style loop: the generic bridge takes over
+    class NoReaderLoop(asyncio.SelectorEventLoop):
+        def add_reader(self, fd, callback, *args):
+            raise NotImplementedError
+
+    c = Client(server.client_config())
+
+    async def use():
+        await c.commit_events([ev("/noreader", data={"i": 1})])
+        got = await c.stream_events("/noreader")
+        it = c.iter_events("/noreader")
+        items = [e async for e in it]
+        return len(got), len(items)
+
+    loop = NoReaderLoop()
+    try:
+        assert loop.run_until_complete(use()) == (1, 1)
+    finally:
+        loop.close()
+    assert asyncio.run(use()) == (2, 2)  # a normal loop afterwards
+    c.close()
