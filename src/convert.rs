@@ -3,11 +3,22 @@
 //! Commit input is walked directly into JSON bytes (no `serde_json::Value`, no pythonize):
 //! dict (str keys, insertion order), list/tuple, str, int (big ints too), float (finite only),
 //! bool, None. Anything else is an error naming the event index and the key path.
-use std::fmt::Write as _;
+//!
+//! The encoder is on the hot path of every commit, so: the UTF-8 of a `str` is read in place
+//! when the interpreter allows it (see [`Utf8Fn`]), strings are escaped straight into the
+//! output, numbers are formatted by serde_json (itoa/ryu), the field names of an event are
+//! interned Python strings, and one output buffer is reused for all the events of a commit.
+//! The output is byte for byte what the previous encoder (and serde_json) produced.
+use std::cell::Cell;
+use std::fmt::{Display, Write as _};
+use std::os::raw::c_char;
 
 use genesisdb_core::{CommitEvent, EventOptions, Precondition, RawValue, StreamOptions};
+use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use serde::ser::{self, Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::errors::{invalid_input, invalid_type};
 
@@ -44,9 +55,9 @@ impl EncodeError {
     }
 
     /// Renders e.g. `event 1: data['tags'][2]: set is not JSON-serialisable`.
-    pub fn into_pyerr(self, prefix: &str, root: &str) -> PyErr {
+    pub fn into_pyerr<P: Display + ?Sized>(self, prefix: &P, root: &str) -> PyErr {
         let mut text = String::new();
-        text.push_str(prefix);
+        let _ = write!(text, "{prefix}");
         text.push_str(root);
         for seg in self.path.iter().rev() {
             match seg {
@@ -65,6 +76,21 @@ impl EncodeError {
         } else {
             invalid_input(text)
         }
+    }
+}
+
+/// The prefix of an error message about the `index`-th item, e.g. `event 3: options: `;
+/// rendered only when there is an error.
+#[derive(Clone, Copy)]
+struct Prefix<'a> {
+    what: &'a str,
+    index: usize,
+    tail: &'a str,
+}
+
+impl Display for Prefix<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.what, self.index, self.tail)
     }
 }
 
@@ -94,136 +120,346 @@ pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "object".to_string())
 }
 
-fn write_str(out: &mut Vec<u8>, s: &Bound<'_, PyString>) -> Result<(), EncodeError> {
-    let text = s
-        .to_cow()
-        .map_err(|_| EncodeError::value_err("str is not valid Unicode (lone surrogate)".into()))?;
-    serde_json::to_writer(&mut *out, text.as_ref())
-        .map_err(|e| EncodeError::value_err(format!("cannot encode str: {e}")))
+/// `PyUnicode_AsUTF8AndSize`: the UTF-8 of a `str` without a copy (CPython caches it in the
+/// object; for an ASCII str it is the str's own buffer). It is part of the limited API only
+/// from Python 3.10, and this extension is built for the 3.9 limited API (abi3-py39), so it is
+/// not linked: it is looked up once at run time, and only when the running interpreter is
+/// 3.10 or later, where the stable ABI guarantees the symbol and this exact signature.
+/// On 3.9, or if the lookup fails, strings go through `PyUnicode_AsUTF8String` (one
+/// temporary bytes object, escaped straight from its buffer).
+type Utf8Fn = unsafe extern "C" fn(*mut ffi::PyObject, *mut ffi::Py_ssize_t) -> *const c_char;
+
+static UTF8_FN: PyOnceLock<Option<Utf8Fn>> = PyOnceLock::new();
+
+fn utf8_fn(py: Python<'_>) -> Option<Utf8Fn> {
+    *UTF8_FN.get_or_init(py, || lookup_utf8_fn(py))
 }
 
-/// Appends the JSON encoding of `obj` to `out`.
-pub fn write_json(
-    obj: &Bound<'_, PyAny>,
-    out: &mut Vec<u8>,
+fn lookup_utf8_fn(py: Python<'_>) -> Option<Utf8Fn> {
+    if py.version_info() < (3, 10) {
+        return None;
+    }
+    // The address of the interpreter's own exported function, through ctypes (stdlib, same
+    // process): no platform-specific dlsym/GetProcAddress needed.
+    let addr = (|| -> PyResult<Option<usize>> {
+        let ctypes = py.import("ctypes")?;
+        let func = ctypes
+            .getattr("pythonapi")?
+            .getattr("PyUnicode_AsUTF8AndSize")?;
+        ctypes
+            .getattr("cast")?
+            .call1((func, ctypes.getattr("c_void_p")?))?
+            .getattr("value")?
+            .extract()
+    })()
+    .ok()
+    .flatten()
+    .filter(|a| *a != 0)?;
+    // SAFETY: `addr` is the non-null address of CPython's `PyUnicode_AsUTF8AndSize`, whose
+    // C signature `const char *(PyObject *, Py_ssize_t *)` is the one of `Utf8Fn` (stable ABI
+    // from 3.10, checked above).
+    Some(unsafe { std::mem::transmute::<*const (), Utf8Fn>(addr as *const ()) })
+}
+
+fn surrogate_err() -> EncodeError {
+    EncodeError::value_err("str is not valid Unicode (lone surrogate)".into())
+}
+
+/// Encodes Python objects to JSON through serde_json's serializer (its escaping, itoa and
+/// ryu: the same bytes as before), so that commit data becomes a `RawValue` with
+/// `serde_json::value::to_raw_value`, which does not parse the text again.
+#[derive(Clone, Copy)]
+pub struct Encoder {
+    utf8: Option<Utf8Fn>,
+}
+
+impl Encoder {
+    pub fn new(py: Python<'_>) -> Self {
+        Encoder { utf8: utf8_fn(py) }
+    }
+
+    /// Calls `f` with the UTF-8 of `s`; `None` if `s` cannot be encoded (a lone surrogate),
+    /// and then the Python error is left set for the caller to take.
+    fn with_utf8<R>(&self, s: &Bound<'_, PyString>, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        if let Some(as_utf8) = self.utf8 {
+            let mut size: ffi::Py_ssize_t = 0;
+            // SAFETY: `s` is a live str (we hold a reference and the interpreter is attached);
+            // the function returns NULL with an exception set, or a pointer to `size` bytes
+            // owned by `s`, valid while `s` lives (a str is immutable).
+            let ptr = unsafe { as_utf8(s.as_ptr(), &mut size) };
+            if ptr.is_null() {
+                return None;
+            }
+            let len = usize::try_from(size).ok()?;
+            // SAFETY: see above; `s` outlives this borrow.
+            let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
+            return Some(f(bytes));
+        }
+        // SAFETY: `s` is a live str; the result is a new reference, or NULL with an exception.
+        let raw = unsafe { ffi::PyUnicode_AsUTF8String(s.as_ptr()) };
+        // SAFETY: `raw` is an owned reference (or NULL) just returned to us.
+        let bytes = unsafe { Bound::from_owned_ptr_or_opt(s.py(), raw) }?;
+        let bytes = bytes.cast_into::<PyBytes>().ok()?;
+        Some(f(bytes.as_bytes()))
+    }
+
+    /// Calls `f` with the text of `s`, or returns the error for a str that cannot be encoded.
+    fn with_str<R>(
+        &self,
+        s: &Bound<'_, PyString>,
+        f: impl FnOnce(&str) -> R,
+    ) -> Result<R, EncodeError> {
+        // SAFETY: both ways of `with_utf8` hand over the output of CPython's strict UTF-8
+        // encoder (a str with a lone surrogate is an error there), which is valid UTF-8; pyo3's
+        // own `PyString::to_str` relies on the same guarantee.
+        match self.with_utf8(s, |b| f(unsafe { std::str::from_utf8_unchecked(b) })) {
+            Some(r) => Ok(r),
+            None => {
+                let _ = PyErr::take(s.py());
+                Err(surrogate_err())
+            }
+        }
+    }
+
+    /// A str as a Rust `String` (the Python error if it cannot be encoded).
+    fn string(&self, s: &Bound<'_, PyString>) -> PyResult<String> {
+        match self.with_utf8(s, |b| std::str::from_utf8(b).map(str::to_owned)) {
+            Some(Ok(text)) => Ok(text),
+            Some(Err(_)) => Ok(s.to_cow()?.into_owned()),
+            None => Err(PyErr::fetch(s.py())),
+        }
+    }
+
+    fn json<'a, 'py>(
+        &'a self,
+        obj: &'a Bound<'py, PyAny>,
+        err: &'a Cell<Option<EncodeError>>,
+    ) -> PyJson<'a, 'py> {
+        PyJson {
+            obj,
+            enc: self,
+            depth: 0,
+            err,
+        }
+    }
+
+    /// Encodes `obj` as a JSON `RawValue`; errors are prefixed with `prefix` and `root`.
+    fn raw_value<P: Display + ?Sized>(
+        &self,
+        obj: &Bound<'_, PyAny>,
+        prefix: &P,
+        root: &str,
+    ) -> PyResult<Box<RawValue>> {
+        let err = Cell::new(None);
+        serde_json::value::to_raw_value(&self.json(obj, &err))
+            .map_err(|e| encode_failure(err.take(), e, prefix, root))
+    }
+
+    /// Encodes `obj` as JSON text; errors are prefixed with `root`.
+    fn text(&self, obj: &Bound<'_, PyAny>, root: &str) -> PyResult<String> {
+        let err = Cell::new(None);
+        serde_json::to_string(&self.json(obj, &err))
+            .map_err(|e| encode_failure(err.take(), e, "", root))
+    }
+}
+
+fn encode_failure<P: Display + ?Sized>(
+    err: Option<EncodeError>,
+    e: serde_json::Error,
+    prefix: &P,
+    root: &str,
+) -> PyErr {
+    match err {
+        Some(err) => err.into_pyerr(prefix, root),
+        None => invalid_input(format!("{prefix}{root}: {e}")),
+    }
+}
+
+/// A Python object to serialize. The first encoding error is kept in `err` (serde's error
+/// type cannot carry it) and each enclosing container adds its step of the path.
+struct PyJson<'a, 'py> {
+    obj: &'a Bound<'py, PyAny>,
+    enc: &'a Encoder,
     depth: usize,
-) -> Result<(), EncodeError> {
-    if depth > MAX_DEPTH {
-        return Err(EncodeError::value_err(format!(
-            "nested deeper than {MAX_DEPTH} levels (a reference cycle?)"
-        )));
+    err: &'a Cell<Option<EncodeError>>,
+}
+
+impl<'a, 'py> PyJson<'a, 'py> {
+    fn fail<E: ser::Error>(&self, e: EncodeError) -> E {
+        let message = e.message.clone();
+        self.err.set(Some(e));
+        E::custom(message)
     }
-    if let Ok(s) = obj.cast::<PyString>() {
-        return write_str(out, s);
+
+    fn child<'b>(&'b self, obj: &'b Bound<'py, PyAny>) -> PyJson<'b, 'py> {
+        PyJson {
+            obj,
+            enc: self.enc,
+            depth: self.depth + 1,
+            err: self.err,
+        }
     }
-    if let Ok(d) = obj.cast::<PyDict>() {
-        out.push(b'{');
-        let mut first = true;
+
+    /// Adds a step to the path of the error a child left, if any.
+    fn add_step(&self, seg: impl FnOnce() -> Seg) {
+        if let Some(mut e) = self.err.take() {
+            e.path.push(seg());
+            self.err.set(Some(e));
+        }
+    }
+
+    fn str<S: Serializer>(&self, s: &Bound<'_, PyString>, ser: S) -> Result<S::Ok, S::Error> {
+        match self.enc.with_str(s, |text| ser.serialize_str(text)) {
+            Ok(r) => r,
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    fn dict<S: Serializer>(&self, d: &Bound<'py, PyDict>, ser: S) -> Result<S::Ok, S::Error> {
+        let mut map = ser.serialize_map(None)?;
         for item in DictItems::new(d) {
-            let (k, v) = item?;
+            let (k, v) = item.map_err(|e| self.fail::<S::Error>(e))?;
             let key = match k.cast::<PyString>() {
                 Ok(k) => k,
                 Err(_) => {
-                    return Err(EncodeError::type_err(format!(
+                    return Err(self.fail(EncodeError::type_err(format!(
                         "dict keys must be str, got {} key {}",
                         type_name(&k),
                         k.repr().map(|r| r.to_string()).unwrap_or_default()
-                    )))
+                    ))))
                 }
             };
-            if !first {
-                out.push(b',');
+            match self.enc.with_str(key, |text| map.serialize_key(text)) {
+                Ok(r) => r?,
+                Err(e) => return Err(self.fail(e)),
             }
-            first = false;
-            write_str(out, key)?;
-            out.push(b':');
-            if let Err(mut e) = write_json(&v, out, depth + 1) {
-                e.path.push(Seg::Key(
-                    key.to_cow().map(|c| c.into_owned()).unwrap_or_default(),
-                ));
+            if let Err(e) = map.serialize_value(&self.child(&v)) {
+                self.add_step(|| {
+                    Seg::Key(key.to_cow().map(|c| c.into_owned()).unwrap_or_default())
+                });
                 return Err(e);
             }
         }
-        out.push(b'}');
-        return Ok(());
+        map.end()
     }
-    if let Ok(l) = obj.cast::<PyList>() {
-        return write_array(l.iter(), out, depth);
+
+    fn seq<S: Serializer>(
+        &self,
+        items: impl Iterator<Item = Bound<'py, PyAny>>,
+        ser: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut seq = ser.serialize_seq(None)?;
+        for (i, item) in items.enumerate() {
+            if let Err(e) = seq.serialize_element(&self.child(&item)) {
+                self.add_step(|| Seg::Index(i));
+                return Err(e);
+            }
+        }
+        seq.end()
     }
-    if let Ok(b) = obj.cast::<PyBool>() {
-        out.extend_from_slice(if b.is_true() { b"true" } else { b"false" });
-        return Ok(());
-    }
-    if obj.is_instance_of::<PyInt>() {
+
+    fn int<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let obj = self.obj;
         if let Ok(v) = obj.extract::<i64>() {
-            let _ = write!(ByteWriter(out), "{v}");
-            return Ok(());
+            return ser.serialize_i64(v);
         }
         if let Ok(v) = obj.extract::<u64>() {
-            let _ = write!(ByteWriter(out), "{v}");
-            return Ok(());
+            return ser.serialize_u64(v);
         }
-        // A big int: its decimal digits are valid JSON. `__index__` turns an int subclass
-        // (e.g. an IntEnum) into a plain int whose repr is the number.
+        // A big int: its decimal digits are valid JSON, written verbatim as a (checked, short)
+        // RawValue. `__index__` turns an int subclass (e.g. an IntEnum) into a plain int whose
+        // repr is the number.
         let digits = obj
             .call_method0("__index__")
             .and_then(|i| i.repr())
-            .map_err(|_| EncodeError::value_err("cannot encode int".into()))?;
-        let digits = digits
-            .to_cow()
-            .map_err(|_| EncodeError::value_err("cannot encode int".into()))?;
-        out.extend_from_slice(digits.as_bytes());
-        return Ok(());
+            .ok()
+            .and_then(|r| r.to_cow().ok().map(|c| c.into_owned()))
+            .and_then(|d| RawValue::from_string(d).ok());
+        match digits {
+            Some(raw) => raw.serialize(ser),
+            None => Err(self.fail(EncodeError::value_err("cannot encode int".into()))),
+        }
     }
-    if obj.is_instance_of::<PyFloat>() {
-        let v: f64 = obj
-            .extract()
-            .map_err(|_| EncodeError::value_err("cannot encode float".into()))?;
+
+    fn float<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let v: f64 = match self.obj.extract() {
+            Ok(v) => v,
+            Err(_) => return Err(self.fail(EncodeError::value_err("cannot encode float".into()))),
+        };
         if !v.is_finite() {
-            return Err(EncodeError::value_err(format!(
+            return Err(self.fail(EncodeError::value_err(format!(
                 "{} is not JSON-compliant (NaN and infinities are not allowed)",
                 if v.is_nan() {
                     "NaN"
                 } else {
                     "an infinite float"
                 }
-            )));
+            ))));
         }
-        serde_json::to_writer(&mut *out, &v)
-            .map_err(|e| EncodeError::value_err(format!("cannot encode float: {e}")))?;
-        return Ok(());
+        ser.serialize_f64(v)
     }
-    if obj.is_none() {
-        out.extend_from_slice(b"null");
-        return Ok(());
-    }
-    if let Ok(t) = obj.cast::<PyTuple>() {
-        return write_array(t.iter(), out, depth);
-    }
-    Err(EncodeError::type_err(format!(
-        "{} is not JSON-serialisable",
-        type_name(obj)
-    )))
 }
 
-/// Appends the items of a list or tuple as a JSON array.
-fn write_array<'py>(
-    items: impl Iterator<Item = Bound<'py, PyAny>>,
-    out: &mut Vec<u8>,
-    depth: usize,
-) -> Result<(), EncodeError> {
-    out.push(b'[');
-    for (i, item) in items.enumerate() {
-        if i > 0 {
-            out.push(b',');
+impl Serialize for PyJson<'_, '_> {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        if self.depth > MAX_DEPTH {
+            return Err(self.fail(EncodeError::value_err(format!(
+                "nested deeper than {MAX_DEPTH} levels (a reference cycle?)"
+            ))));
         }
-        if let Err(mut e) = write_json(&item, out, depth + 1) {
-            e.path.push(Seg::Index(i));
-            return Err(e);
+        let obj = self.obj;
+        // Exact built-in types first (a pointer comparison each); subclasses take the
+        // isinstance chain below, in the same order as before, so they encode as they did.
+        // SAFETY: `obj` is a live object; this reads its type pointer and takes the addresses
+        // of the built-in type objects, nothing else.
+        let ty = unsafe { ffi::Py_TYPE(obj.as_ptr()) };
+        if ty == (&raw mut ffi::PyUnicode_Type) {
+            // SAFETY: the exact type is str.
+            return self.str(unsafe { obj.cast_unchecked::<PyString>() }, ser);
         }
+        if ty == (&raw mut ffi::PyLong_Type) {
+            return self.int(ser);
+        }
+        if ty == (&raw mut ffi::PyDict_Type) {
+            // SAFETY: the exact type is dict.
+            return self.dict(unsafe { obj.cast_unchecked::<PyDict>() }, ser);
+        }
+        if ty == (&raw mut ffi::PyFloat_Type) {
+            return self.float(ser);
+        }
+        if ty == (&raw mut ffi::PyList_Type) {
+            // SAFETY: the exact type is list.
+            return self.seq(unsafe { obj.cast_unchecked::<PyList>() }.iter(), ser);
+        }
+        if let Ok(s) = obj.cast::<PyString>() {
+            return self.str(s, ser);
+        }
+        if let Ok(d) = obj.cast::<PyDict>() {
+            return self.dict(d, ser);
+        }
+        if let Ok(l) = obj.cast::<PyList>() {
+            return self.seq(l.iter(), ser);
+        }
+        if let Ok(b) = obj.cast::<PyBool>() {
+            return ser.serialize_bool(b.is_true());
+        }
+        if obj.is_instance_of::<PyInt>() {
+            return self.int(ser);
+        }
+        if obj.is_instance_of::<PyFloat>() {
+            return self.float(ser);
+        }
+        if obj.is_none() {
+            return ser.serialize_unit();
+        }
+        if let Ok(t) = obj.cast::<PyTuple>() {
+            return self.seq(t.iter(), ser);
+        }
+        Err(self.fail(EncodeError::type_err(format!(
+            "{} is not JSON-serialisable",
+            type_name(obj)
+        ))))
     }
-    out.push(b']');
-    Ok(())
 }
 
 /// The items of a dict, in order. Unlike pyo3's dict iterator, which panics when the dict
@@ -285,28 +521,9 @@ impl<'py> Iterator for DictItems<'_, 'py> {
     }
 }
 
-struct ByteWriter<'a>(&'a mut Vec<u8>);
-impl std::fmt::Write for ByteWriter<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
-    }
-}
-
-/// Encodes `obj` as a JSON `RawValue`; errors are prefixed with `prefix` and `root`.
-pub fn to_raw(obj: &Bound<'_, PyAny>, prefix: &str, root: &str) -> PyResult<Box<RawValue>> {
-    let mut out = Vec::with_capacity(128);
-    write_json(obj, &mut out, 0).map_err(|e| e.into_pyerr(prefix, root))?;
-    // The writer only emits valid UTF-8 JSON; from_string re-checks it cheaply.
-    let text = String::from_utf8(out).map_err(|e| invalid_input(format!("{prefix}{root}: {e}")))?;
-    RawValue::from_string(text).map_err(|e| invalid_input(format!("{prefix}{root}: {e}")))
-}
-
 /// Encodes any JSON-serialisable object to text (used by `Event(...)` and `dumps`).
 pub fn to_json_text(obj: &Bound<'_, PyAny>, root: &str) -> PyResult<String> {
-    let mut out = Vec::with_capacity(128);
-    write_json(obj, &mut out, 0).map_err(|e| e.into_pyerr("", root))?;
-    String::from_utf8(out).map_err(|e| invalid_input(format!("{root}: {e}")))
+    Encoder::new(obj.py()).text(obj, root)
 }
 
 /// Decodes JSON text to Python objects.
@@ -331,13 +548,18 @@ impl<'py> IntoPyObject<'py> for Rows {
     }
 }
 
-fn str_field(
-    d: &Bound<'_, PyDict>,
-    key: &str,
-    prefix: &str,
+fn str_field<'py, K, P>(
+    enc: &Encoder,
+    d: &Bound<'py, PyDict>,
+    key: &K,
+    prefix: &P,
     required: bool,
-) -> PyResult<Option<String>> {
-    match d.get_item(key)? {
+) -> PyResult<Option<String>>
+where
+    K: IntoPyObject<'py> + Display + Copy,
+    P: Display + ?Sized,
+{
+    match d.get_item(*key)? {
         None => {
             if required {
                 Err(invalid_input(format!("{prefix}missing '{key}'")))
@@ -347,7 +569,7 @@ fn str_field(
         }
         Some(v) if v.is_none() && !required => Ok(None),
         Some(v) => match v.cast::<PyString>() {
-            Ok(s) => Ok(Some(s.to_cow()?.into_owned())),
+            Ok(s) => Ok(Some(enc.string(s)?)),
             Err(_) => Err(invalid_type(format!(
                 "{prefix}'{key}' must be a str, got {}",
                 type_name(&v)
@@ -356,8 +578,12 @@ fn str_field(
     }
 }
 
-fn bool_field(d: &Bound<'_, PyDict>, key: &str, prefix: &str) -> PyResult<Option<bool>> {
-    match d.get_item(key)? {
+fn bool_field<'py, K, P>(d: &Bound<'py, PyDict>, key: &K, prefix: &P) -> PyResult<Option<bool>>
+where
+    K: IntoPyObject<'py> + Display + Copy,
+    P: Display + ?Sized,
+{
+    match d.get_item(*key)? {
         None => Ok(None),
         Some(v) if v.is_none() => Ok(None),
         Some(v) => match v.cast::<PyBool>() {
@@ -370,7 +596,29 @@ fn bool_field(d: &Bound<'_, PyDict>, key: &str, prefix: &str) -> PyResult<Option
     }
 }
 
-fn check_keys(d: &Bound<'_, PyDict>, allowed: &[&str], what: &str, prefix: &str) -> PyResult<()> {
+/// True if every key of `d` is one of the `interned` strings itself (pointer identity: no
+/// Python code runs, nothing is allocated). Keys written as literals in Python source are
+/// interned, so this is the common case; otherwise `check_keys` decides.
+fn keys_are_interned(d: &Bound<'_, PyDict>, interned: &[&Bound<'_, PyString>]) -> bool {
+    let mut pos: ffi::Py_ssize_t = 0;
+    let mut key: *mut ffi::PyObject = std::ptr::null_mut();
+    let mut value: *mut ffi::PyObject = std::ptr::null_mut();
+    // SAFETY: `d` is a live dict; `PyDict_Next` bounds-checks `pos`, runs no Python code and
+    // returns borrowed references that are only compared, never dereferenced.
+    while unsafe { ffi::PyDict_Next(d.as_ptr(), &mut pos, &mut key, &mut value) } != 0 {
+        if !interned.iter().any(|k| k.as_ptr() == key) {
+            return false;
+        }
+    }
+    true
+}
+
+fn check_keys<P: Display + ?Sized>(
+    d: &Bound<'_, PyDict>,
+    allowed: &[&str],
+    what: &str,
+    prefix: &P,
+) -> PyResult<()> {
     for k in d.keys().iter() {
         let known = match k.cast::<PyString>() {
             Ok(s) => {
@@ -411,12 +659,13 @@ pub fn stream_options(options: Option<&Bound<'_, PyAny>>) -> PyResult<StreamOpti
     let d = as_dict(options, "options")?;
     check_keys(d, STREAM_KEYS, "option", "options: ")?;
     let p = "options: ";
+    let enc = Encoder::new(d.py());
     Ok(StreamOptions {
-        lower_bound: str_field(d, "lower_bound", p, false)?,
-        include_lower_bound_event: bool_field(d, "include_lower_bound_event", p)?,
-        upper_bound: str_field(d, "upper_bound", p, false)?,
-        include_upper_bound_event: bool_field(d, "include_upper_bound_event", p)?,
-        latest_by_event_type: str_field(d, "latest_by_event_type", p, false)?,
+        lower_bound: str_field(&enc, d, &"lower_bound", p, false)?,
+        include_lower_bound_event: bool_field(d, &"include_lower_bound_event", p)?,
+        upper_bound: str_field(&enc, d, &"upper_bound", p, false)?,
+        include_upper_bound_event: bool_field(d, &"include_upper_bound_event", p)?,
+        latest_by_event_type: str_field(&enc, d, &"latest_by_event_type", p, false)?,
     })
 }
 
@@ -450,25 +699,39 @@ const EVENT_OPTION_KEYS: &[&str] = &["store_data_as_reference"];
 
 /// The `events` argument of `commit_events` -> core events (validated, nothing sent).
 pub fn commit_events(events: &Bound<'_, PyAny>) -> PyResult<Vec<CommitEvent>> {
+    let py = events.py();
     let items = list_items(events, "events")?;
     if items.is_empty() {
         return Err(invalid_input("events must not be empty"));
     }
+    let enc = Encoder::new(py);
+    let k_source = pyo3::intern!(py, "source");
+    let k_subject = pyo3::intern!(py, "subject");
+    let k_type = pyo3::intern!(py, "type");
+    let k_data = pyo3::intern!(py, "data");
+    let k_options = pyo3::intern!(py, "options");
+    let interned = [k_source, k_subject, k_type, k_data, k_options];
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let prefix = format!("event {i}: ");
+        let prefix = Prefix {
+            what: "event",
+            index: i,
+            tail: "",
+        };
         let d = item.cast::<PyDict>().map_err(|_| {
             invalid_type(format!("{prefix}must be a dict, got {}", type_name(item)))
         })?;
-        check_keys(d, EVENT_KEYS, "event", &prefix)?;
-        let source = str_field(d, "source", &prefix, true)?.unwrap_or_default();
-        let subject = str_field(d, "subject", &prefix, true)?.unwrap_or_default();
-        let r#type = str_field(d, "type", &prefix, true)?.unwrap_or_default();
-        let data = match d.get_item("data")? {
-            Some(v) => to_raw(&v, &prefix, "data")?,
+        if !keys_are_interned(d, &interned) {
+            check_keys(d, EVENT_KEYS, "event", &prefix)?;
+        }
+        let source = str_field(&enc, d, &k_source, &prefix, true)?.unwrap_or_default();
+        let subject = str_field(&enc, d, &k_subject, &prefix, true)?.unwrap_or_default();
+        let r#type = str_field(&enc, d, &k_type, &prefix, true)?.unwrap_or_default();
+        let data = match d.get_item(k_data)? {
+            Some(v) => enc.raw_value(&v, &prefix, "data")?,
             None => return Err(invalid_input(format!("{prefix}missing 'data'"))),
         };
-        let options = match d.get_item("options")? {
+        let options = match d.get_item(k_options)? {
             None => None,
             Some(o) if o.is_none() => None,
             Some(o) => {
@@ -478,10 +741,13 @@ pub fn commit_events(events: &Bound<'_, PyAny>) -> PyResult<Vec<CommitEvent>> {
                         type_name(&o)
                     ))
                 })?;
-                let oprefix = format!("{prefix}options: ");
+                let oprefix = Prefix {
+                    tail: "options: ",
+                    ..prefix
+                };
                 check_keys(od, EVENT_OPTION_KEYS, "option", &oprefix)?;
                 Some(EventOptions {
-                    store_data_as_reference: bool_field(od, "store_data_as_reference", &oprefix)?,
+                    store_data_as_reference: bool_field(od, &"store_data_as_reference", &oprefix)?,
                 })
             }
         };
@@ -505,19 +771,24 @@ pub fn preconditions(pre: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Preconditio
         return Ok(Vec::new());
     };
     let items = list_items(pre, "preconditions")?;
+    let enc = Encoder::new(pre.py());
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let prefix = format!("precondition {i}: ");
+        let prefix = Prefix {
+            what: "precondition",
+            index: i,
+            tail: "",
+        };
         let d = item.cast::<PyDict>().map_err(|_| {
             invalid_type(format!("{prefix}must be a dict, got {}", type_name(item)))
         })?;
         check_keys(d, PRECONDITION_KEYS, "precondition", &prefix)?;
-        let r#type = str_field(d, "type", &prefix, true)?.unwrap_or_default();
+        let r#type = str_field(&enc, d, &"type", &prefix, true)?.unwrap_or_default();
         if r#type.is_empty() {
             return Err(invalid_input(format!("{prefix}'type' must not be empty")));
         }
         let payload = match d.get_item("payload")? {
-            Some(v) => to_raw(&v, &prefix, "payload")?,
+            Some(v) => enc.raw_value(&v, &prefix, "payload")?,
             None => return Err(invalid_input(format!("{prefix}missing 'payload'"))),
         };
         out.push(Precondition { r#type, payload });

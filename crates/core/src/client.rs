@@ -123,11 +123,27 @@ pub fn commit_body(
     events: &[CommitEvent],
     preconditions: &[Precondition],
 ) -> Result<Vec<u8>, Error> {
-    serde_json::to_vec(&CommitBody {
-        events,
-        preconditions,
-    })
-    .map_err(|e| Error::InvalidInput(format!("cannot encode the request body: {e}")))
+    // Sized up front (the raw JSON plus room for the fields and some escapes), so that a
+    // large commit is not built through a chain of reallocations.
+    let estimate = events
+        .iter()
+        .map(|e| e.data.get().len() + e.source.len() + e.subject.len() + e.r#type.len() + 96)
+        .chain(
+            preconditions
+                .iter()
+                .map(|p| p.payload.get().len() + p.r#type.len() + 32),
+        )
+        .fold(64usize, usize::saturating_add);
+    let mut body = Vec::with_capacity(estimate);
+    serde_json::to_writer(
+        &mut body,
+        &CommitBody {
+            events,
+            preconditions,
+        },
+    )
+    .map_err(|e| Error::InvalidInput(format!("cannot encode the request body: {e}")))?;
+    Ok(body)
 }
 
 /// The text of an error and its sources, without the URL's query (there is none) or token.
