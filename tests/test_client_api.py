@@ -731,6 +731,45 @@ def test_event_loops_in_turn_do_not_accumulate_wakeup_sockets(server):
     c.close()
 
 
+def test_loop_closed_with_pending_observes_releases_them(server):
+    # a loop closed without cancelling its calls: once another loop starts (and the abandoned
+    # iterators are collected) the tokio tasks and the server's observers are released
+    import gc
+    import time
+
+    from genesisdb import _native
+
+    c = Client(server.client_config())
+
+    def alive() -> int:
+        return _native.runtime_stats()["alive_tasks"]
+
+    assert asyncio.run(c.ping()) == "pong"
+    baseline = alive()
+    loop = asyncio.new_event_loop()
+
+    async def start():
+        its = [c.observe_events("/closed-loop") for _ in range(10)]
+        tasks = [asyncio.ensure_future(it.__anext__()) for it in its]
+        while server.open_observers() < 10:
+            await asyncio.sleep(0.02)
+        return its, tasks
+
+    its, tasks = loop.run_until_complete(asyncio.wait_for(start(), 20))
+    loop.close()  # the observes are still pending
+    assert asyncio.run(c.ping()) == "pong"  # a new loop
+    for t in tasks:
+        t._log_destroy_pending = False  # no "Task was destroyed but it is pending!" noise
+    del its, tasks, t
+    gc.collect()
+    deadline = time.monotonic() + 15
+    while (alive() > baseline or server.open_observers() > 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.open_observers() == 0
+    assert alive() <= baseline
+    c.close()
+
+
 def test_loop_without_add_reader_still_works(server):
     # e.g. a proactor-style loop: the generic bridge takes over
     class NoReaderLoop(asyncio.SelectorEventLoop):
