@@ -124,7 +124,7 @@ pub fn type_name(obj: &Bound<'_, PyAny>) -> String {
 /// object; for an ASCII str it is the str's own buffer). It is part of the limited API only
 /// from Python 3.10, and this extension is built for the 3.9 limited API (abi3-py39), so it is
 /// not linked: it is looked up once at run time, and only when the running interpreter is
-/// 3.10 or later, where the stable ABI guarantees the symbol and this exact signature.
+/// CPython 3.10 or later, where the stable ABI guarantees the symbol and this exact signature.
 /// On 3.9, or if the lookup fails, strings go through `PyUnicode_AsUTF8String` (one
 /// temporary bytes object, escaped straight from its buffer).
 type Utf8Fn = unsafe extern "C" fn(*mut ffi::PyObject, *mut ffi::Py_ssize_t) -> *const c_char;
@@ -142,6 +142,10 @@ fn lookup_utf8_fn(py: Python<'_>) -> Option<Utf8Fn> {
     // The address of the interpreter's own exported function, through ctypes (stdlib, same
     // process): no platform-specific dlsym/GetProcAddress needed.
     let addr = (|| -> PyResult<Option<usize>> {
+        let implementation = py.import("sys")?.getattr("implementation")?;
+        if implementation.getattr("name")?.extract::<String>()? != "cpython" {
+            return Ok(None);
+        }
         let ctypes = py.import("ctypes")?;
         let func = ctypes
             .getattr("pythonapi")?
