@@ -32,7 +32,6 @@ import platform
 import re
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -497,32 +496,31 @@ def main() -> int:
                 one(w, c, spec, shared, n_check)
 
     def one(w: str, c: str, spec: dict, server: Server, n_check: int) -> None:
-        if True:
-            cspec = dict(spec)
-            if c == "official" and w in ("w4_seq", "w4_conc"):
-                cspec["size"] = max(64, int(spec["size"] * sizes["official_commits"]))
-            if c == "official" and w == "w5_one":
-                cspec["size"] = min(spec["size"], max(200, int(spec["size"] * sizes["official_commits"])))
-            if c == "official" and w == "w3" and not args.quick:
-                cspec["reps"] = 1  # a list of 1M CloudEvents: ~1 min and several GB per run
-            t0 = time.perf_counter()
-            res = run_client(c, cspec, server, rust_bin, args.timeout)
-            results[w][c] = res
-            bad = check(w, res, n_check) if w in READ_ONLY else None
-            if res.get("error"):
-                log(f"  {w:8} {c:12} ERROR {res['error']}")
-                if res.get("trace"):
-                    log(res["trace"])
-                if c == "ours" or not str(res["error"]).startswith("skipped"):
-                    failures.append(f"{w}/{c}: {res['error']}")
-                return
-            if bad:
-                log(f"  {w:8} {c:12} WRONG DATA {bad}")
-                failures.append(f"{w}/{c}: wrong data: {bad}")
-                return
-            summ[w][c] = summarize(w, res)
-            log(f"  {w:8} {c:12} {cell(w, summ[w][c], None):28} "
-                f"({time.perf_counter() - t0:.1f} s incl. process start)")
+        cspec = dict(spec)
+        if c == "official" and w in ("w4_seq", "w4_conc"):
+            cspec["size"] = max(64, int(spec["size"] * sizes["official_commits"]))
+        if c == "official" and w == "w5_one":
+            cspec["size"] = min(spec["size"], max(200, int(spec["size"] * sizes["official_commits"])))
+        if c == "official" and w == "w3" and not args.quick:
+            cspec["reps"] = 1  # a list of 1M CloudEvents: ~1 min and several GB per run
+        t0 = time.perf_counter()
+        res = run_client(c, cspec, server, rust_bin, args.timeout)
+        results[w][c] = res
+        bad = check(w, res, n_check) if w in READ_ONLY else None
+        if res.get("error"):
+            log(f"  {w:8} {c:12} ERROR {res['error']}")
+            if res.get("trace"):
+                log(res["trace"])
+            if c == "ours" or not str(res["error"]).startswith("skipped"):
+                failures.append(f"{w}/{c}: {res['error']}")
+            return
+        if bad:
+            log(f"  {w:8} {c:12} WRONG DATA {bad}")
+            failures.append(f"{w}/{c}: wrong data: {bad}")
+            return
+        summ[w][c] = summarize(w, res)
+        log(f"  {w:8} {c:12} {cell(w, summ[w][c], None):28} "
+            f"({time.perf_counter() - t0:.1f} s incl. process start)")
 
     groups = [
         ("read", [w for w in ("w1", "w2", "w6") if w in workloads]),
@@ -561,25 +559,11 @@ def main() -> int:
                     if w == "w6":
                         spec["query"] = w6_query("/bench/read")
                     do(w, spec, server, n)
-            elif group == "iter":
+            else:
                 n = sizes["w3"]
                 secs = asyncio.run(load(server.url, token, "/bench/iter", n))
                 log(f"  loaded {n} events in {secs:.1f} s; server RSS {server.rss_mb():.0f} MB")
                 do("w3", {"workload": "w3", "subject": "/bench/iter", "reps": reps}, server, n)
-            else:
-                for w in ws:
-                    spec: dict = {"workload": w, "subject": f"/bench/{w}", "reps": reps}
-                    if w == "w4_seq":
-                        spec["size"] = sizes["w4_seq"]
-                    elif w == "w4_conc":
-                        spec.update(size=sizes["w4_conc"], concurrency=64)
-                    elif w == "w4_batch":
-                        spec.update(size=sizes["w4_batches"], batch=sizes["w4_batch_size"])
-                    elif w == "w5_one":
-                        spec.update(size=sizes["w5"], observers=1)
-                    else:
-                        spec.update(size=sizes["w5_many"], observers=sizes["w5_observers"])
-                    do(w, spec, server, 0)
 
     table = render(summ, [c for c in clients if c not in skipped], workloads,
                    sizes["w5_observers"])
