@@ -267,29 +267,21 @@ async fn read_json(headers: &HeaderMap, body: Body) -> Result<Map<String, Value>
     }
     let mut body = body;
     let mut buf = Vec::with_capacity(declared.map_or(0, |l| l as usize));
-    let mut oversized = false;
-    let mut seen: usize = 0;
     while let Some(frame) = body.frame().await {
         let frame =
             frame.map_err(|e| ApiError::bad(format!("could not read the request body: {e}")))?;
         if let Ok(chunk) = frame.into_data() {
-            seen = seen.saturating_add(chunk.len());
-            if seen > MAX_BODY_BYTES {
-                oversized = true;
-                buf = Vec::new();
-                if seen > DRAIN_LIMIT_BYTES {
-                    break;
+            if buf.len().saturating_add(chunk.len()) > MAX_BODY_BYTES {
+                let seen = buf.len().saturating_add(chunk.len());
+                if seen <= DRAIN_LIMIT_BYTES {
+                    drain(body, DRAIN_LIMIT_BYTES - seen).await;
                 }
-            } else {
-                buf.extend_from_slice(&chunk);
+                return Err(too_large());
             }
+            buf.extend_from_slice(&chunk);
         }
     }
-    if oversized {
-        return Err(too_large());
-    }
-    let bytes = Bytes::from(buf);
-    let v: Value = serde_json::from_slice(&bytes)
+    let v: Value = serde_json::from_slice(&buf)
         .map_err(|e| ApiError::bad(format!("malformed JSON body: {e}")))?;
     match v {
         Value::Object(m) => Ok(m),
